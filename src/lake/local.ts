@@ -107,6 +107,19 @@ export class LocalLake implements Lake {
     }
   }
 
+  async move(from: string, to: string): Promise<void> {
+    const src = this.path(from);
+    const dst = this.path(to);
+    await mkdir(dirname(dst), { recursive: true });
+    try {
+      await rename(src, dst);
+    } catch (e) {
+      if (errno(e) === 'ENOENT' && !(await this.exists(from))) throw this.notFound(from);
+      throw e;
+    }
+    if (this.fsync) await fsyncDir(dirname(dst));
+  }
+
   async get(key: string): Promise<Readable> {
     const p = this.path(key);
     // Open first so a missing file is reported here, not as a stream error later.

@@ -300,6 +300,14 @@ export class S3Lake implements Lake {
     return newStagingPrefix(label, randomUUID());
   }
 
+  async move(from: string, to: string): Promise<void> {
+    checkObjectKey(to);
+    const info = await this.stat(from);
+    if (!info) throw new GenolakeError('LAKE_NOT_FOUND', `not in lake ${this.describe()}: ${from}`);
+    await this.copy(from, to, info.size);
+    await this.delete(from);
+  }
+
   /** Server-side copy within the bucket; objects above the CopyObject limit are streamed through a multipart upload. */
   private async copy(fromKey: string, toKey: string, size: number): Promise<void> {
     try {

@@ -61,6 +61,11 @@ export interface Lake {
   /** Every object under prefix (recursively), sorted by key. Staging areas are hidden. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   delete(key: string): Promise<void>;
+  /**
+   * Moves one object to `to`, replacing it: readers of `to` see the old object or the new
+   * one, never a partial one (local: rename; S3: server-side copy, then delete).
+   */
+  move(from: string, to: string): Promise<void>;
   deletePrefix(prefix: string): Promise<void>;
 
   /** A fresh private prefix to write outputs into before publishing them. */

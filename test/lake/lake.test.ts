@@ -116,6 +116,19 @@ function describeLake(name: string, makeLake: () => Promise<LakeUnderTest>): voi
       expect(await lake.stat('x/o.txt')).toEqual({ key: 'x/o.txt', size: 6 });
     });
 
+    it('moves an object, replacing the target whole', async () => {
+      await lake.put('_staging/x/part.bin', 'new contents');
+      await lake.put('curated/t/part.bin', 'old');
+      await lake.move('_staging/x/part.bin', 'curated/t/part.bin');
+      expect((await lake.getBuffer('curated/t/part.bin')).toString()).toBe('new contents');
+      expect(await lake.exists('_staging/x/part.bin')).toBe(false);
+      await lake.put('a/one.txt', '1');
+      await lake.move('a/one.txt', 'b/c/two.txt');
+      expect((await lake.getBuffer('b/c/two.txt')).toString()).toBe('1');
+      await expect(lake.move('a/missing.txt', 'b/x.txt')).rejects.toMatchObject({ code: 'LAKE_NOT_FOUND' });
+      await expect(lake.move('b/c/two.txt', '../escape.txt')).rejects.toMatchObject({ code: 'LAKE_BAD_KEY' });
+    });
+
     it('stat and exists', async () => {
       await lake.put('p/q/r.txt', '12345');
       expect(await lake.stat('p/q/r.txt')).toEqual({ key: 'p/q/r.txt', size: 5 });
