@@ -140,23 +140,3 @@ export function checkPatientId(patientId: string): string {
   }
   return patientId;
 }
-
-/** Athena/Glue type of each PATIENTS_SCHEMA column. */
-function athenaType(f: Field): string {
-  const t = f.type;
-  if (t instanceof Int32) return 'int';
-  if (t instanceof Bool) return 'boolean';
-  if (t instanceof TimestampMillisecond) return 'timestamp';
-  if (t instanceof List) return 'array<string>';
-  return 'string';
-}
-
-/**
- * `CREATE EXTERNAL TABLE` for the patients table (Athena/Glue), for `_catalog/patients.sql`.
- * `location` is the lake's `curated/patients/` URL, e.g. `s3://bucket/lake/curated/patients/`.
- * New partitions appear after `MSCK REPAIR TABLE patients` (or with partition projection).
- */
-export function patientsTableDdl(location: string, table = 'patients'): string {
-  const cols = PATIENTS_SCHEMA.fields.map((f) => `  \`${f.name}\` ${athenaType(f)}`).join(',\n');
-  return `CREATE EXTERNAL TABLE IF NOT EXISTS \`${table}\` (\n${cols}\n)\nPARTITIONED BY (\`patient_id\` string)\nSTORED AS PARQUET\nLOCATION '${location}'\nTBLPROPERTIES ('parquet.compression' = 'ZSTD');\n`;
-}
