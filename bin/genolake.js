@@ -8,4 +8,5 @@ if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('genolake: dist/ is missing; run `npm run build` (npm ci does it) first\n');
   process.exit(1);
 }
-await import(main.href);
+const { main: run } = await import(main.href);
+process.exitCode = await run(process.argv);

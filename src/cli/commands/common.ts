@@ -16,7 +16,9 @@ export function threadsOption(cmd: Command): Command {
 }
 
 export function logOption(cmd: Command): Command {
-  return cmd.option('--log-level <level>', 'also log to stderr from this level (run logs always go to _runs/<run_id>/log.jsonl)', 'warn');
+  // Quiet by default: results go to stdout, one error line to stderr; the full JSON log is
+  // always in the lake (_runs/<run_id>/log.jsonl), and --log-level mirrors it on stderr.
+  return cmd.option('--log-level <level>', 'mirror the run log (JSON) on stderr from this level: trace|debug|info|warn|error', 'silent');
 }
 
 export function positiveInt(value: string): number {

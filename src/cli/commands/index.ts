@@ -1,0 +1,10 @@
+/** Every subcommand of `genolake`; each module registers itself on the program. */
+import type { Command } from 'commander';
+import { register as demo } from './demo.js';
+import { register as lakeTables } from './lake-tables.js';
+import { register as metadata } from './metadata.js';
+import { register as providers } from './providers.js';
+import { register as run } from './run.js';
+import { register as simulate } from './simulate.js';
+
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [demo, run, simulate, lakeTables, providers, metadata];

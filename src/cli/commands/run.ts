@@ -1,0 +1,160 @@
+/**
+ * `genolake run <archive>`, `genolake resume <run_id>`, `genolake runs`, `genolake watch <dir>`:
+ * the drop pipeline from the command line.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { resumeRun } from '../../engine/graph.js';
+import { listRuns, RunStore } from '../../engine/run.js';
+import type { Lake } from '../../lake/types.js';
+import { DEFAULT_READS_PER_SHARD, dropStages, runDrop, stagedPrefix, type DropOutputs, type DropParams } from '../../pipeline/drop.js';
+import { watchDrops } from '../../stages/watch.js';
+import { GenolakeError } from '../../util/errors.js';
+import { describeError } from '../report.js';
+import {
+  fmtBytes,
+  fmtInt,
+  interruptSignal,
+  lakeOption,
+  logOption,
+  openLakeOption,
+  out,
+  positiveInt,
+  stderrLogger,
+  threadsOption,
+} from './common.js';
+
+interface RunOpts {
+  lake: string;
+  threads: number;
+  logLevel: string;
+  readsPerShard: number;
+  registry?: string;
+  json?: boolean;
+}
+
+export function printDropSummary(lake: Lake, r: DropOutputs, how: string): void {
+  const { ingest, shard, metadata } = r.outputs;
+  out(`run ${r.runId}: ${how} (lake ${lake.describe()})`);
+  if (ingest) {
+    const m = ingest.manifest;
+    out(`  ingest    patient ${m.patient_id}, sample ${m.sample_id}: ${ingest.readGroups.length} read group(s), ${fmtBytes(ingest.bytes)}${ingest.duplicate ? ' (archive seen before)' : ''}`);
+    out(`            reads in ${ingest.fastqPrefix}`);
+  }
+  if (shard && ingest) {
+    out(`  shard     ${fmtInt(shard.totalReads)} ${shard.readGroups.some((g) => g.paired) ? 'pairs' : 'reads'}, ${fmtInt(shard.totalBases)} bases, ${shard.shards.length} shard(s) in ${stagedPrefix(ingest)}shards/`);
+  }
+  if (metadata) out(`  metadata  ${metadata.status}${metadata.status === 'ok' ? '' : ` (${metadata.reason})`} → ${metadata.key}`);
+  const prov = r.provenance;
+  if (prov) out(`  provenance _runs/${r.runId}/provenance.json`);
+}
+
+function runOptions(cmd: Command): Command {
+  threadsOption(lakeOption(logOption(cmd)));
+  return cmd
+    .option('--reads-per-shard <n>', 'reads (pairs) per shard', positiveInt, DEFAULT_READS_PER_SHARD)
+    .option('--registry <file|dynamodb://table>', 'provider registry for patient metadata (env GENOLAKE_REGISTRY)', process.env.GENOLAKE_REGISTRY)
+    .option('--json', 'print the run outputs as JSON');
+}
+
+async function runOne(archive: string, o: RunOpts, lake: Lake, signal?: AbortSignal): Promise<DropOutputs> {
+  const log = stderrLogger(o.logLevel);
+  const r = await runDrop(resolve(archive), {
+    lake,
+    threads: o.threads,
+    readsPerShard: o.readsPerShard,
+    registry: o.registry,
+    log,
+    signal,
+    command: process.argv.slice(1),
+  });
+  if (o.json) out(JSON.stringify({ runId: r.runId, alreadyDone: r.alreadyDone, resumed: r.resumed, outputs: r.result.outputs }, null, 2));
+  else printDropSummary(lake, r.result, r.alreadyDone ? 'already done, nothing to do' : r.resumed ? 'resumed and done' : 'done');
+  return r.result;
+}
+
+export function register(program: Command): void {
+  runOptions(
+    program
+      .command('run')
+      .description('ingest a dropped archive (.tar, .tar.gz/.tgz, .zip with FASTQs + manifest) and run the pipeline on it')
+      .argument('<archive>', 'the drop archive'),
+  ).action(async (archive: string, o: RunOpts) => {
+    const lake = await openLakeOption(o.lake);
+    const stop = interruptSignal();
+    try {
+      await runOne(archive, o, lake, stop.signal);
+    } finally {
+      stop.dispose();
+    }
+  });
+
+  threadsOption(lakeOption(logOption(program.command('resume'))))
+    .description('continue a run that stopped (crash, kill, Ctrl-C): finished tasks are kept')
+    .argument('<run_id>', 'the run id (see `genolake runs`)')
+    .option('--json', 'print the run outputs as JSON')
+    .action(async (runId: string, o: { lake: string; threads: number; logLevel: string; json?: boolean }) => {
+      const lake = await openLakeOption(o.lake);
+      const state = await new RunStore(lake, runId).readState();
+      if (!state) throw new GenolakeError('RUN_NOT_FOUND', `no run ${runId} in ${lake.describe()} (see \`genolake runs\`)`);
+      const stop = interruptSignal();
+      try {
+        const r = await resumeRun(dropStages(state.params as DropParams), {
+          lake,
+          runId,
+          threads: o.threads,
+          log: stderrLogger(o.logLevel),
+          signal: stop.signal,
+          command: process.argv.slice(1),
+        });
+        if (o.json) out(JSON.stringify({ runId, outputs: r.outputs }, null, 2));
+        else printDropSummary(lake, r as unknown as DropOutputs, state.status === 'done' ? 'was already done' : 'resumed and done');
+      } finally {
+        stop.dispose();
+      }
+    });
+
+  lakeOption(program.command('runs'))
+    .description('list the runs recorded in the lake')
+    .option('--json', 'print as JSON')
+    .action(async (o: { lake: string; json?: boolean }) => {
+      const lake = await openLakeOption(o.lake);
+      const runs = await listRuns(lake);
+      if (o.json) return out(JSON.stringify(runs, null, 2));
+      if (runs.length === 0) return out(`no runs in ${lake.describe()}`);
+      for (const r of runs) {
+        const rec = r as unknown as Record<string, unknown>;
+        out([rec.runId, rec.status, rec.createdAt, rec.updatedAt].filter((v) => v !== undefined).join('\t'));
+      }
+    });
+
+  runOptions(
+    program
+      .command('watch')
+      .description('watch a directory and run every archive dropped into it, once it is completely written')
+      .argument('<dir>', 'the drop directory')
+      .option('--stable-ms <ms>', 'an archive is complete when its size and mtime are unchanged this long', positiveInt, 2000)
+      .option('--poll-ms <ms>', 'how often to look', positiveInt, 1000),
+  ).action(async (dir: string, o: RunOpts & { stableMs: number; pollMs: number }) => {
+    const lake = await openLakeOption(o.lake);
+    const stop = interruptSignal();
+    process.stderr.write(`genolake: watching ${resolve(dir)} for drops (Ctrl-C to stop)\n`);
+    try {
+      await watchDrops(resolve(dir), {
+        signal: stop.signal,
+        stableMs: o.stableMs,
+        pollMs: o.pollMs,
+        onArchive: async (path: string) => {
+          try {
+            await runOne(path, o, lake, stop.signal);
+          } catch (e) {
+            // One bad drop must not stop the watcher; it is reported and recorded in its run.
+            process.stderr.write(`genolake: ${path}: ${describeError(e)}\n`);
+          }
+        },
+      });
+    } finally {
+      stop.dispose();
+    }
+  });
+}

@@ -1,0 +1,32 @@
+/**
+ * The `genolake` command. Each subcommand lives in ./commands/<name>.ts and registers
+ * itself on the program; this file only wires them together and turns errors into one
+ * precise line and an exit code (2 for bad input, 1 for everything else).
+ */
+import { Command, CommanderError } from 'commander';
+import { genolakeVersion } from '../util/paths.js';
+import { describeError, exitCodeFor } from './report.js';
+import { COMMANDS } from './commands/index.js';
+
+export function buildProgram(): Command {
+  const program = new Command('genolake')
+    .description('Portable genomics pipeline engine: FASTQ drops in, a queryable variant lake out')
+    .version(genolakeVersion(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ sortSubcommands: true });
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+export async function main(argv: readonly string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    process.stderr.write(`genolake: error: ${describeError(e)}\n`);
+    return exitCodeFor(e);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The drop pipeline: what `genolake run <archive>` does, as a graph of stages on the
+ * engine. The run id is a function of the archive's content, so a repeated drop lands on
+ * the same run: a finished run is reported, an unfinished one resumed.
+ *
+ *     ingest ──▶ shard ──▶ (align, call, … as they land)
+ *        └────▶ metadata            (concurrently: a failing provider never blocks reads)
+ */
+import { basename } from 'node:path';
+import { defineStage, runPipeline, type AnyStage, type RunResult } from '../engine/graph.js';
+import { RunStore } from '../engine/run.js';
+import type { ProgressStream } from '../engine/progress.js';
+import type { Lake } from '../lake/types.js';
+import { ingestArchive, type IngestResult } from '../stages/ingest.js';
+import { shardReads, type ShardIndex } from '../stages/shard.js';
+import { metadataForDrop, type DropMetadataResult } from '../metadata/stage.js';
+import { GenolakeError } from '../util/errors.js';
+import { runIdForDrop, sha256File } from '../util/hash.js';
+import type { Logger } from '../util/log.js';
+
+export const DEFAULT_READS_PER_SHARD = 250_000;
+
+/** Everything a drop run depends on; recorded in the run's state so `resume` rebuilds the same graph. */
+export interface DropParams {
+  /** Absolute path of the archive as first given. */
+  archive: string;
+  readsPerShard: number;
+  /** Provider registry (`FILE` or `dynamodb://table`); none → patients row from the manifest. */
+  registry?: string;
+  [k: string]: unknown;
+}
+
+/** Lake prefix of a sample's per-run outputs (see README, "Lake layout"). */
+export function stagedPrefix(ingest: Pick<IngestResult, 'manifest' | 'runId'>): string {
+  const m = ingest.manifest;
+  return `staged/patient_id=${m.patient_id}/sample_id=${m.sample_id}/run_id=${ingest.runId}/`;
+}
+
+export function dropStages(params: DropParams) {
+  const ingest = defineStage({
+    name: 'ingest',
+    async run(ctx): Promise<IngestResult> {
+      const r = await ingestArchive(ctx.lake, params.archive, { log: ctx.log });
+      if (r.runId !== ctx.runId) {
+        // The archive at this path changed since the run started: resuming would mix drops.
+        throw new GenolakeError(
+          'DROP_CHANGED',
+          `${params.archive} no longer has the content of run ${ctx.runId} (now ${r.runId}); run it as a new drop`,
+          { file: params.archive },
+        );
+      }
+      ctx.progress.addUnits('bytes', r.bytes);
+      return r;
+    },
+  });
+
+  const shard = defineStage({
+    name: 'shard',
+    deps: [ingest],
+    async run(ctx, { ingest: ing }): Promise<ShardIndex> {
+      return shardReads(
+        {
+          readGroups: ing.readGroups.map((rg) => ({ id: rg.id, r1: rg.r1, ...(rg.r2 ? { r2: rg.r2 } : {}) })),
+          readsPerShard: params.readsPerShard,
+          outPrefix: `${stagedPrefix(ing)}shards/`,
+        },
+        {
+          lake: ctx.lake,
+          log: ctx.log,
+          // Shard tasks write into a staging prefix private to this attempt, so a task is
+          // only ever reused within the attempt that made it (the key names the prefix).
+          runTask: <P, R>(worker: string, payload: P) => {
+            const p = payload as unknown as { staging: string; readGroup: string; mate: string };
+            return ctx.runTask<P, R>(worker, `${p.staging}${p.readGroup}.${p.mate}`, payload);
+          },
+          onProgress: (() => {
+            let last = 0;
+            return (p: { reads: number }) => {
+              if (p.reads > last) ctx.progress.addUnits('reads', p.reads - last);
+              last = Math.max(last, p.reads);
+            };
+          })(),
+        },
+      );
+    },
+  });
+
+  const metadata = defineStage({
+    name: 'metadata',
+    deps: [ingest],
+    async run(ctx, { ingest: ing }): Promise<DropMetadataResult> {
+      return metadataForDrop({
+        registryUri: params.registry,
+        lake: ctx.lake,
+        runId: ctx.runId,
+        manifest: ing.manifest,
+        log: ctx.log,
+        signal: ctx.signal,
+      });
+    },
+  });
+
+  return [ingest, shard, metadata] as const satisfies readonly AnyStage[];
+}
+
+export type DropOutputs = RunResult<{
+  ingest: IngestResult;
+  shard: ShardIndex;
+  metadata: DropMetadataResult;
+}>;
+
+export interface RunDropOptions {
+  lake: Lake;
+  threads?: number;
+  readsPerShard?: number;
+  registry?: string;
+  log?: Logger;
+  progress?: boolean | ProgressStream;
+  signal?: AbortSignal;
+  command?: string[];
+}
+
+export interface RunDropResult {
+  runId: string;
+  /** The run was already finished: nothing was done. */
+  alreadyDone: boolean;
+  /** An unfinished run of the same drop was continued. */
+  resumed: boolean;
+  result: DropOutputs;
+}
+
+/**
+ * Runs a dropped archive end to end. Idempotent: the same archive content maps onto one
+ * run id; a finished run is returned as it is, an unfinished one is resumed.
+ */
+export async function runDrop(archivePath: string, opts: RunDropOptions): Promise<RunDropResult> {
+  const sha = await sha256File(archivePath);
+  const runId = runIdForDrop(sha);
+  const store = new RunStore(opts.lake, runId);
+  const existing = await store.readState();
+  const params: DropParams = existing
+    ? (existing.params as DropParams)
+    : {
+        archive: archivePath,
+        readsPerShard: opts.readsPerShard ?? DEFAULT_READS_PER_SHARD,
+        ...(opts.registry ? { registry: opts.registry } : {}),
+      };
+  // A re-drop of the same content under another path or name is the same run: read it from here.
+  const effective: DropParams = { ...params, archive: archivePath };
+  const common = {
+    lake: opts.lake,
+    runId,
+    threads: opts.threads,
+    log: opts.log,
+    progress: opts.progress,
+    signal: opts.signal,
+    command: opts.command,
+    inputChecksums: { [basename(archivePath)]: `sha256:${sha}` },
+  };
+  if (existing?.status === 'done') {
+    // Nothing to do; answer from the run's record without touching it.
+    const outputs: Record<string, unknown> = {};
+    for (const s of dropStages(effective)) outputs[s.name] = (await store.readStage(s.name))?.output;
+    const provenance = await store.readProvenance();
+    const result = { runId, outputs, state: existing, provenance } as unknown as DropOutputs;
+    return { runId, alreadyDone: true, resumed: false, result };
+  }
+  const result = await runPipeline(dropStages(effective), { ...common, resume: !!existing, params: existing ? existing.params : params });
+  return { runId, alreadyDone: false, resumed: !!existing, result: result as unknown as DropOutputs };
+}
