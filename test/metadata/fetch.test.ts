@@ -58,7 +58,7 @@ beforeEach(async () => {
     kind: 'fhir',
     url: `${fhir.url}/fhir`,
     auth: { type: 'bearer', secret: `env:${ENV}` },
-    timeoutMs: 150,
+    timeoutMs: 1000, // generous: a loaded CI machine must not turn a 503 into a timeout
     retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
   });
 });
