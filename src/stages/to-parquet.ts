@@ -16,7 +16,7 @@ import { open, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { basename } from 'node:path';
-import { inflateBgzfRange, isBgzfBlock, listBgzfBlocks, type BgzfBlock } from '../formats/bgzf-blocks.js';
+import { inflateBgzfRange, isBgzfBlock, listBgzfBlocks, type BgzfBlockSpan } from '../formats/bgzf.js';
 import { parseVcfHeader, type VcfHeader } from '../formats/vcf.js';
 import type { Lake } from '../lake/types.js';
 import { GenolakeError, InputError, type ErrorPlace } from '../util/errors.js';
@@ -158,7 +158,7 @@ async function planBgzf(path: string, file: string, sliceBytes: number): Promise
   const sources: SliceSource[] = [];
   let i = headerBlock;
   let first = true;
-  let prev: BgzfBlock | undefined;
+  let prev: BgzfBlockSpan | undefined;
   const dataBlocks = blocks.slice(0, -1); // the EOF block holds nothing
   while (i < dataBlocks.length) {
     const start = dataBlocks[i].offset;

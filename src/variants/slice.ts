@@ -8,7 +8,7 @@
  * slices cut anywhere partition the lines exactly, without a pass over the file.
  */
 import { open } from 'node:fs/promises';
-import { inflateBgzfRange } from '../formats/bgzf-blocks.js';
+import { inflateBgzfRange } from '../formats/bgzf.js';
 import { parseVcfHeader } from '../formats/vcf.js';
 import { tableToParquet } from '../formats/parquet.js';
 import { openLake } from '../lake/open.js';

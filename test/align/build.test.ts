@@ -1,0 +1,28 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const tmp = mkdtempSync(join(tmpdir(), 'gl-wasm-build-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('wasm/aligner.wasm', () => {
+  it('is what wasm/build.sh builds from the committed sources (byte for byte)', () => {
+    const out = join(tmp, 'aligner.wasm');
+    execFileSync(join(root, 'wasm', 'build.sh'), [out], { stdio: 'pipe' });
+    const rebuilt = readFileSync(out);
+    const committed = readFileSync(join(root, 'wasm', 'aligner.wasm'));
+    expect(rebuilt.length).toBeGreaterThan(1000);
+    expect(rebuilt.equals(committed)).toBe(true);
+  });
+
+  it('imports one shared memory and exports the kernel entry points', () => {
+    const W = (globalThis as unknown as { WebAssembly: { Module: { new (b: Uint8Array): object; imports(m: object): { module: string; name: string; kind: string }[]; exports(m: object): { name: string }[] } } }).WebAssembly;
+    const m = new W.Module(readFileSync(join(root, 'wasm', 'aligner.wasm')));
+    expect(W.Module.imports(m)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
+    const names = W.Module.exports(m).map((e) => e.name).sort();
+    expect(names).toEqual(['__stack_pointer', 'gl_abi', 'gl_align_batch', 'gl_index_bound', 'gl_index_build', 'gl_index_count']);
+  });
+});
