@@ -58,29 +58,15 @@ export function dropStages(params: DropParams) {
     name: 'shard',
     deps: [ingest],
     async run(ctx, { ingest: ing }): Promise<ShardIndex> {
+      // Shard tasks are keyed by their staging prefix, so a checkpointed task is reused only
+      // while its staged files exist (see shardTaskKey).
       return shardReads(
         {
           readGroups: ing.readGroups.map((rg) => ({ id: rg.id, r1: rg.r1, ...(rg.r2 ? { r2: rg.r2 } : {}) })),
           readsPerShard: params.readsPerShard,
           outPrefix: `${stagedPrefix(ing)}shards/`,
         },
-        {
-          lake: ctx.lake,
-          log: ctx.log,
-          // Shard tasks write into a staging prefix private to this attempt, so a task is
-          // only ever reused within the attempt that made it (the key names the prefix).
-          runTask: <P, R>(worker: string, payload: P) => {
-            const p = payload as unknown as { staging: string; readGroup: string; mate: string };
-            return ctx.runTask<P, R>(worker, `${p.staging}${p.readGroup}.${p.mate}`, payload);
-          },
-          onProgress: (() => {
-            let last = 0;
-            return (p: { reads: number }) => {
-              if (p.reads > last) ctx.progress.addUnits('reads', p.reads - last);
-              last = Math.max(last, p.reads);
-            };
-          })(),
-        },
+        { lake: ctx.lake, log: ctx.log, runTasks: ctx.runTasks, progress: ctx.progress },
       );
     },
   });

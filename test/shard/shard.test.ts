@@ -171,6 +171,18 @@ describe('shardReads', () => {
     );
   });
 
+  it('writes multi-MiB shards with the same bytes from plain and multi-member gzip input', async () => {
+    const recs = makeRecords(7000, { len: 150 });
+    const text = fastqText(recs);
+    await env.lake.put('in/members.fastq', text);
+    await env.lake.put('in/members.fastq.gz', multiMemberGzip(text, 3));
+    const a = await shardReads({ readGroups: [{ id: 'm', r1: 'in/members.fastq' }], readsPerShard: 6000, outPrefix: 'out/members-a' }, env.deps);
+    const b = await shardReads({ readGroups: [{ id: 'm', r1: 'in/members.fastq.gz' }], readsPerShard: 6000, outPrefix: 'out/members-b' }, env.deps);
+    expect(a.shards.map((s) => s.reads)).toEqual([6000, 1000]);
+    expect(b.shards.map((s) => s.r1.sha256)).toEqual(a.shards.map((s) => s.r1.sha256));
+    expect((await shardTexts(a, 'r1')).join('')).toBe(text);
+  });
+
   it('publishes CRLF input as LF FASTQ; shards single-end read groups; default shard size', async () => {
     const rg = await putPair('in/crlf', gzipSync(fastqText(R1, '\r\n')), gzipSync(fastqText(R2, '\r\n')));
     const se = 'in/single.fastq.gz';

@@ -1,0 +1,66 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalLake } from '../../src/lake/local.js';
+import { openRegistry } from '../../src/metadata/registry.js';
+import { parquetToPatients } from '../../src/metadata/patients.js';
+import { runDrop, stagedPrefix } from '../../src/pipeline/drop.js';
+import { simulateCohort, type CohortSummary } from '../../src/sim/cohort.js';
+import { silentLogger } from '../../src/util/log.js';
+import { startFhirServer, type TestServer } from '../metadata/helpers.js';
+
+/** The drop pipeline with a real provider behind it: the FHIR test server, up or down. */
+describe('drop pipeline and the patient\'s provider', () => {
+  let dir: string;
+  let cohort: CohortSummary;
+  let fhir: TestServer;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gl-drop-'));
+    cohort = await simulateCohort({ outDir: join(dir, 'sim'), seed: 9, patients: 2, genomeLength: 50_000, coverage: 3, providerId: 'hosp-a' });
+    fhir = await startFhirServer();
+  }, 120_000);
+  afterAll(async () => {
+    await fhir.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function registryWith(timeoutMs: number): Promise<string> {
+    const file = join(dir, `providers-${timeoutMs}.json`);
+    const reg = await openRegistry(file);
+    await reg.put({ id: 'hosp-a', kind: 'fhir', url: `${fhir.url}/fhir`, timeoutMs, retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 } });
+    await reg.close();
+    return file;
+  }
+
+  it('a provider that is down does not block the genomic outputs: the run completes, the patient is marked missing', async () => {
+    // Every FHIR request fails; the reads must still be sharded and published.
+    fhir.routes.push((req) => (req.path.startsWith('/fhir/') ? { status: 503, text: 'maintenance' } : undefined));
+    const lake = new LocalLake(join(dir, 'lake-down'));
+    const p = cohort.patients[0];
+    const r = await runDrop(resolve(join(dir, 'sim'), p.archive!), { lake, threads: 2, registry: await registryWith(2000), log: silentLogger(), progress: false });
+    fhir.routes.pop();
+    expect(r.result.state.status).toBe('done');
+    const { ingest, shard, metadata } = r.result.outputs;
+    expect(shard.totalReads).toBe(p.pairs);
+    expect(await lake.isPublished(`${stagedPrefix(ingest)}shards/`)).toBe(true);
+    expect(metadata).toMatchObject({ patient_id: p.patient_id, provider_id: 'hosp-a', status: 'missing', reason: 'PROVIDER_HTTP_ERROR' });
+    const err = JSON.parse((await lake.getBuffer(metadata.error_key!)).toString()) as Record<string, unknown>;
+    expect(JSON.stringify(err)).not.toContain(p.provider_patient_id);
+    const [row] = parquetToPatients(await readFile(lake.localPath(metadata.key)!));
+    expect(row).toMatchObject({ metadata_status: 'missing', error_code: 'PROVIDER_HTTP_ERROR', sex: null });
+  }, 120_000);
+
+  it('with the provider up, the patient row carries the provider\'s facts', async () => {
+    const lake = new LocalLake(join(dir, 'lake-up'));
+    const p = cohort.patients[1];
+    // The test server knows one patient id; serve this patient's id from it.
+    fhir.routes.push((req) => (req.path === `/fhir/Patient/${p.provider_patient_id}` ? { status: 200, json: { resourceType: 'Patient', id: p.provider_patient_id, gender: 'female', birthDate: '1970-02-03' } } : undefined));
+    const r = await runDrop(resolve(join(dir, 'sim'), p.archive!), { lake, threads: 2, registry: await registryWith(5000), log: silentLogger(), progress: false });
+    fhir.routes.pop();
+    expect(r.result.outputs.metadata).toMatchObject({ status: 'ok' });
+    const [row] = parquetToPatients(await readFile(lake.localPath(r.result.outputs.metadata.key)!));
+    expect(row).toMatchObject({ metadata_status: 'ok', sex: 'female', provider_id: 'hosp-a' });
+  }, 120_000);
+});
