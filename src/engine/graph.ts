@@ -15,7 +15,7 @@ import type { Lake } from '../lake/types.js';
 import { GenolakeError, isGenolakeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { genolakeVersion } from '../util/paths.js';
-import { createPool, type TaskPool } from './pool.js';
+import { createPool, type RunTaskOptions, type TaskPool } from './pool.js';
 import { ProgressDisplay, elapsedSeconds, type ProgressStream, type StageCounter, type StageProgress } from './progress.js';
 import { openRunLog } from './runlog.js';
 import {
@@ -49,6 +49,12 @@ export interface StageContext {
    */
   runTasks<P, R>(worker: string, tasks: readonly TaskSpec<P>[]): Promise<R[]>;
   runTask<P, R>(worker: string, key: string, payload: P): Promise<R>;
+  /**
+   * The run's pool without checkpoints, for fine-grained tasks whose results are streamed
+   * on rather than kept (e.g. alignment batches); the stage checkpoints its own output.
+   * Closing it is the run's business: `close()` here does nothing.
+   */
+  readonly pool: TaskPool;
   readonly progress: StageProgress;
 }
 
@@ -406,6 +412,26 @@ export async function runPipeline<const S extends readonly AnyStage[]>(
         runTasks,
         runTask: async <P, R>(worker: string, key: string, payload: P): Promise<R> =>
           (await runTasks<P, R>(worker, [{ key, payload }]))[0],
+        pool: {
+          threads,
+          get maxAttempts() {
+            return getPool().maxAttempts;
+          },
+          get retries() {
+            return pool?.retries ?? 0;
+          },
+          run: <P, R>(worker: string, payload: P, o: RunTaskOptions = {}) =>
+            getPool().run<P, R>(worker, payload, {
+              ...o,
+              signal: o.signal ?? runAbort.signal,
+              onRetry: (attempt, cause) => {
+                stats.retries++;
+                stageLog.warn({ worker, attempt, cause: cause.message }, 'worker died, retrying');
+                o.onRetry?.(attempt, cause);
+              },
+            }),
+          close: async () => undefined,
+        },
         progress: counter,
       };
 

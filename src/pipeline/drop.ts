@@ -13,6 +13,8 @@ import type { ProgressStream } from '../engine/progress.js';
 import type { Lake } from '../lake/types.js';
 import { ingestArchive, type IngestResult } from '../stages/ingest.js';
 import { shardReads, type ShardIndex } from '../stages/shard.js';
+import { alignSample, type AlignSampleResult } from '../stages/align.js';
+import { buildIndex, loadIndex } from '../align/index-file.js';
 import { metadataForDrop, type DropMetadataResult } from '../metadata/stage.js';
 import { GenolakeError } from '../util/errors.js';
 import { runIdForDrop, sha256File } from '../util/hash.js';
@@ -27,6 +29,8 @@ export interface DropParams {
   readsPerShard: number;
   /** Provider registry (`FILE` or `dynamodb://table`); none → patients row from the manifest. */
   registry?: string;
+  /** Reference FASTA to align to; without it the run stops after sharding. */
+  reference?: string;
   [k: string]: unknown;
 }
 
@@ -86,13 +90,66 @@ export function dropStages(params: DropParams) {
     },
   });
 
-  return [ingest, shard, metadata] as const satisfies readonly AnyStage[];
+  if (!params.reference) return [ingest, shard, metadata] as const satisfies readonly AnyStage[];
+  const reference = params.reference;
+
+  const index = defineStage({
+    name: 'index',
+    async run(ctx): Promise<{ indexDir: string; fasta: string }> {
+      return { indexDir: await ensureIndex(reference, ctx.log), fasta: reference };
+    },
+  });
+
+  const align = defineStage({
+    name: 'align',
+    deps: [ingest, shard, index],
+    async run(ctx, { ingest: ing, shard: sh, index: idx }): Promise<AlignSampleResult> {
+      const fields: Record<string, Record<string, string>> = {};
+      for (const rg of ing.readGroups) {
+        fields[rg.id] = {
+          PL: ing.manifest.platform,
+          ...(rg.library ? { LB: rg.library } : {}),
+          ...(rg.platform_unit ? { PU: rg.platform_unit } : {}),
+        };
+      }
+      return alignSample(
+        {
+          shards: sh,
+          indexDir: idx.indexDir,
+          outPrefix: `${stagedPrefix(ing)}alignment/`,
+          sampleId: ing.manifest.sample_id,
+          readGroupFields: fields,
+          commandLine: `genolake run ${basename(params.archive)}`,
+        },
+        { lake: ctx.lake, pool: ctx.pool, log: ctx.log, progress: ctx.progress },
+      );
+    },
+  });
+
+  return [ingest, shard, metadata, index, align] as const satisfies readonly AnyStage[];
+}
+
+/** The aligner index of a FASTA, cached beside it (`<fasta>.genolake/`), rebuilt when missing or stale. */
+export async function ensureIndex(fasta: string, log?: Logger): Promise<string> {
+  const dir = `${fasta}.genolake`;
+  try {
+    await loadIndex(dir, { reference: fasta });
+    return dir;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'INDEX_MISSING' && code !== 'INDEX_STALE' && code !== 'INDEX_VERSION' && code !== 'INDEX_FAI_MISSING') throw e;
+    log?.info({ fasta, dir, why: code }, 'building the aligner index');
+    await buildIndex(fasta, dir);
+    return dir;
+  }
 }
 
 export type DropOutputs = RunResult<{
   ingest: IngestResult;
   shard: ShardIndex;
   metadata: DropMetadataResult;
+  /** Present when the run aligns (a reference was given). */
+  align?: AlignSampleResult;
 }>;
 
 export interface RunDropOptions {
@@ -100,6 +157,7 @@ export interface RunDropOptions {
   threads?: number;
   readsPerShard?: number;
   registry?: string;
+  reference?: string;
   log?: Logger;
   progress?: boolean | ProgressStream;
   signal?: AbortSignal;
@@ -130,6 +188,7 @@ export async function runDrop(archivePath: string, opts: RunDropOptions): Promis
         archive: archivePath,
         readsPerShard: opts.readsPerShard ?? DEFAULT_READS_PER_SHARD,
         ...(opts.registry ? { registry: opts.registry } : {}),
+        ...(opts.reference ? { reference: opts.reference } : {}),
       };
   // A re-drop of the same content under another path or name is the same run: read it from here.
   const effective: DropParams = { ...params, archive: archivePath };

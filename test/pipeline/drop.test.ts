@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -63,4 +64,31 @@ describe('drop pipeline and the patient\'s provider', () => {
     const [row] = parquetToPatients(await readFile(lake.localPath(r.result.outputs.metadata.key)!));
     expect(row).toMatchObject({ metadata_status: 'ok', sex: 'female', provider_id: 'hosp-a' });
   }, 120_000);
+
+  it('with a reference, the run aligns: a sorted, indexed, duplicate-marked BAM that samtools accepts, and qc.json agreeing with flagstat', async () => {
+    const lake = new LocalLake(join(dir, 'lake-align'));
+    const p = cohort.patients[0];
+    const fasta = resolve(join(dir, 'sim'), cohort.reference.fasta);
+    const r = await runDrop(resolve(join(dir, 'sim'), p.archive!), { lake, threads: 2, reference: fasta, readsPerShard: 1500, log: silentLogger(), progress: false });
+    const align = r.result.outputs.align!;
+    expect(align.reads).toBe(2 * p.pairs);
+    expect(align.mapped / align.reads).toBeGreaterThan(0.99);
+    const bam = lake.localPath(align.bam)!;
+    execFileSync('samtools', ['quickcheck', bam]);
+    const header = execFileSync('samtools', ['view', '-H', bam]).toString();
+    expect(header).toMatch(/^@HD\tVN:1\.6\tSO:coordinate/);
+    for (const g of p.read_groups) expect(header).toContain(`@RG\tID:${g.id}\tSM:${p.sample_id}\tPL:ILLUMINA`);
+    const flagstat = JSON.parse(execFileSync('samtools', ['flagstat', '-O', 'json', bam]).toString()) as { 'QC-passed reads': Record<string, number> };
+    const qc = JSON.parse((await lake.getBuffer(align.qc)).toString()) as { flagstat: { 'QC-passed reads': Record<string, number> } };
+    expect(qc.flagstat['QC-passed reads']).toEqual(flagstat['QC-passed reads']);
+    // Sorted as samtools sorts, and the BAI agrees with the records.
+    const ours = execFileSync('samtools', ['view', bam], { maxBuffer: 1 << 28 }).toString();
+    const sorted = execFileSync('sh', ['-c', `samtools sort -O SAM ${bam} | samtools view -`], { maxBuffer: 1 << 28 }).toString();
+    expect(ours).toBe(sorted);
+    const idx = execFileSync('samtools', ['idxstats', bam]).toString().trim().split('\n');
+    const mappedByIndex = idx.reduce((n, l) => n + Number(l.split('\t')[2]), 0);
+    expect(mappedByIndex).toBe(flagstat['QC-passed reads'].mapped);
+    // Run record: the align stage and its provenance.
+    expect(Object.keys(r.result.provenance.stages).sort()).toEqual(['align', 'index', 'ingest', 'metadata', 'shard']);
+  }, 180_000);
 });

@@ -90,7 +90,7 @@ export function register(program: Command): void {
 
         for (const p of cohort.patients) {
           const archive = resolve(outDir, p.archive!);
-          const r = await runDrop(archive, { lake, threads: o.threads, registry: registryFile, log, command: process.argv.slice(1) });
+          const r = await runDrop(archive, { lake, threads: o.threads, registry: registryFile, reference: resolve(outDir, cohort.reference.fasta), log, command: process.argv.slice(1) });
           printDropSummary(lake, r.result, r.alreadyDone ? 'already done, nothing to do' : r.resumed ? 'resumed and done' : 'done');
         }
         await refreshCatalog(lake);

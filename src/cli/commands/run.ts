@@ -30,11 +30,12 @@ interface RunOpts {
   logLevel: string;
   readsPerShard: number;
   registry?: string;
+  reference?: string;
   json?: boolean;
 }
 
 export function printDropSummary(lake: Lake, r: DropOutputs, how: string): void {
-  const { ingest, shard, metadata } = r.outputs;
+  const { ingest, shard, metadata, align } = r.outputs;
   out(`run ${r.runId}: ${how} (lake ${lake.describe()})`);
   if (ingest) {
     const m = ingest.manifest;
@@ -43,6 +44,10 @@ export function printDropSummary(lake: Lake, r: DropOutputs, how: string): void 
   }
   if (shard && ingest) {
     out(`  shard     ${fmtInt(shard.totalReads)} ${shard.readGroups.some((g) => g.paired) ? 'pairs' : 'reads'}, ${fmtInt(shard.totalBases)} bases, ${shard.shards.length} shard(s) in ${stagedPrefix(ingest)}shards/`);
+  }
+  if (align) {
+    const pct = align.reads ? ((100 * align.mapped) / align.reads).toFixed(2) : '0';
+    out(`  align     ${fmtInt(align.reads)} reads, ${pct}% mapped, ${fmtInt(align.duplicates)} duplicates → ${align.bam} (+ .bai, qc.json)`);
   }
   if (metadata) out(`  metadata  ${metadata.status}${metadata.status === 'ok' ? '' : ` (${metadata.reason})`} → ${metadata.key}`);
   const prov = r.provenance;
@@ -53,6 +58,7 @@ function runOptions(cmd: Command): Command {
   threadsOption(lakeOption(logOption(cmd)));
   return cmd
     .option('--reads-per-shard <n>', 'reads (pairs) per shard', positiveInt, DEFAULT_READS_PER_SHARD)
+    .option('--reference <fasta>', 'reference FASTA to align to (its index is built beside it once); without it the run stops after sharding', process.env.GENOLAKE_REFERENCE)
     .option('--registry <file|dynamodb://table>', 'provider registry for patient metadata (env GENOLAKE_REGISTRY)', process.env.GENOLAKE_REGISTRY)
     .option('--json', 'print the run outputs as JSON');
 }
@@ -64,6 +70,7 @@ async function runOne(archive: string, o: RunOpts, lake: Lake, signal?: AbortSig
     threads: o.threads,
     readsPerShard: o.readsPerShard,
     registry: o.registry,
+    reference: o.reference ? resolve(o.reference) : undefined,
     log,
     signal,
     command: process.argv.slice(1),
