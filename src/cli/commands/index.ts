@@ -1,6 +1,7 @@
 /** Every subcommand of `genolake`; each module registers itself on the program. */
 import type { Command } from 'commander';
 import { register as align } from './align.js';
+import { register as annotate } from './annotate.js';
 import { register as bam } from './bam.js';
 import { register as buildIndex } from './build-index.js';
 import { register as demo } from './demo.js';
@@ -10,4 +11,4 @@ import { register as providers } from './providers.js';
 import { register as run } from './run.js';
 import { register as simulate } from './simulate.js';
 
-export const COMMANDS: ReadonlyArray<(program: Command) => void> = [demo, run, simulate, buildIndex, align, bam, lakeTables, providers, metadata];
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [demo, run, simulate, buildIndex, align, bam, annotate, lakeTables, providers, metadata];

@@ -1,0 +1,352 @@
+/**
+ * Variant consequences on transcripts, written from the biology:
+ *   1. a variant is trimmed to the bases it really changes;
+ *   2. its place in the transcript is found (exon/CDS/UTR, intron, splice site/region);
+ *   3. when it touches the coding sequence, the alternate CDS is built (all variants of
+ *      one haplotype that share codons in this transcript applied together), both
+ *      versions are translated over the affected codons and compared.
+ * Terms use the Sequence Ontology names in the short spelling of BCSQ
+ * (e.g. `missense` for SO:0001583 missense_variant).
+ */
+import type { Interval, Transcript } from './genemodel.js';
+
+/** Terms in the order they are joined with '&'. */
+export const TERM_ORDER = [
+  'intergenic', 'synonymous', 'missense', 'stop_lost', 'stop_gained', 'inframe_deletion', 'inframe_insertion', 'frameshift',
+  'splice_acceptor', 'splice_donor', 'start_lost', 'splice_region', 'stop_retained', '5_prime_utr', '3_prime_utr', 'non_coding',
+  'intron', 'inframe_altering', 'start_retained', 'coding_sequence', 'feature_elongation', 'feature_truncation',
+] as const;
+export type Term = (typeof TERM_ORDER)[number];
+
+export function joinTerms(ts: Iterable<Term>): string {
+  const s = new Set(ts);
+  return TERM_ORDER.filter((t) => s.has(t)).join('&');
+}
+
+/** The changed part of an allele: REF bases [beg, end] (end = beg-1 for a pure insertion) replaced by `ins`. */
+export interface Change {
+  beg: number;
+  end: number;
+  ins: string;
+}
+
+export function trimAllele(pos: number, ref: string, alt: string): Change {
+  let b = 0;
+  while (b < ref.length && b < alt.length && ref[b] === alt[b]) b++;
+  let e = 0;
+  while (e < ref.length - b && e < alt.length - b && ref[ref.length - 1 - e] === alt[alt.length - 1 - e]) e++;
+  return { beg: pos + b, end: pos + ref.length - 1 - e, ins: alt.slice(b, alt.length - e) };
+}
+
+const COMP: Record<string, string> = { A: 'T', C: 'G', G: 'C', T: 'A', N: 'N' };
+export function revcomp(s: string): string {
+  let o = '';
+  for (let i = s.length - 1; i >= 0; i--) o += COMP[s[i]] ?? 'N';
+  return o;
+}
+
+const BASES = 'TCAG';
+const AA = 'FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG';
+export function translateCodon(c: string): string {
+  const a = BASES.indexOf(c[0]), b = BASES.indexOf(c[1]), d = BASES.indexOf(c[2]);
+  if (a < 0 || b < 0 || d < 0) return 'X';
+  return AA[a * 16 + b * 4 + d];
+}
+export function translate(s: string, untilStop = false): string {
+  let o = '';
+  for (let i = 0; i + 3 <= s.length; i += 3) {
+    const aa = translateCodon(s.slice(i, i + 3));
+    o += aa;
+    if (untilStop && aa === '*') break;
+  }
+  return o;
+}
+
+/** Reference access: upper-case bases of [beg, end] (0-based inclusive). */
+export type FetchSeq = (chrom: string, beg: number, end: number) => string;
+
+/** A transcript with its spliced coding sequence prepared. */
+export class TxContext {
+  /** Coding segments in transcript order. */
+  readonly segs: Interval[];
+  /** Offset of each segment's first base (transcript order) in the phase-trimmed CDS; may be negative for the first. */
+  readonly segOff: number[];
+  readonly phase: number;
+  /** Phase-trimmed CDS (transcript orientation), whole codons plus possibly a partial tail. */
+  readonly cds: string;
+  /** Transcript sequence downstream of the CDS (3' UTR exons), transcript orientation. */
+  readonly tail: string;
+  /** CDS begins with a start codon (not 5'-incomplete). */
+  readonly hasStart: boolean;
+  constructor(readonly tx: Transcript, fetch: FetchSeq) {
+    const fwd = tx.strand === '+';
+    this.segs = fwd ? tx.cds.map((c) => ({ beg: c.beg, end: c.end })) : [...tx.cds].reverse().map((c) => ({ beg: c.beg, end: c.end }));
+    this.phase = fwd ? (tx.cds[0]?.phase ?? 0) : (tx.cds[tx.cds.length - 1]?.phase ?? 0);
+    this.segOff = [];
+    let off = -this.phase;
+    let seq = '';
+    for (const s of this.segs) {
+      this.segOff.push(off);
+      off += s.end - s.beg + 1;
+      const g = fetch(tx.chrom, s.beg, s.end);
+      seq += fwd ? g : revcomp(g);
+    }
+    this.cds = seq.slice(this.phase);
+    let tail = '';
+    if (this.segs.length) {
+      const last = this.segs[this.segs.length - 1];
+      const down = fwd ? tx.exons.filter((e) => e.end > last.end) : [...tx.exons].reverse().filter((e) => e.beg < last.beg);
+      for (const e of down) {
+        const b = fwd ? Math.max(e.beg, last.end + 1) : e.beg;
+        const en = fwd ? e.end : Math.min(e.end, last.beg - 1);
+        const g = fetch(tx.chrom, b, en);
+        tail += fwd ? g : revcomp(g);
+      }
+    }
+    this.tail = tail;
+    this.hasStart = this.phase === 0 && this.cds.startsWith('ATG');
+  }
+
+  /** Index of the coding segment containing genomic `pos`, or -1. */
+  segOf(pos: number): number {
+    for (let i = 0; i < this.segs.length; i++) if (pos >= this.segs[i].beg && pos <= this.segs[i].end) return i;
+    return -1;
+  }
+
+  /** Offset in the phase-trimmed CDS of genomic `pos` (must be coding). */
+  cdsOffset(pos: number, seg = this.segOf(pos)): number {
+    const s = this.segs[seg];
+    return this.segOff[seg] + (this.tx.strand === '+' ? pos - s.beg : s.end - pos);
+  }
+
+  /** The CDS ends with a stop codon. */
+  get hasStop(): boolean {
+    const c = this.cds.slice(-3);
+    return c === 'TAA' || c === 'TAG' || c === 'TGA';
+  }
+
+  get cdsBeg(): number {
+    return this.tx.cds[0].beg;
+  }
+  get cdsEnd(): number {
+    return this.tx.cds[this.tx.cds.length - 1].end;
+  }
+}
+
+/** An edit of the CDS: [c1, c2) replaced by `ins` (transcript orientation). */
+interface CdsEdit {
+  c1: number;
+  c2: number;
+  ins: string;
+}
+
+/**
+ * The CDS edit of a raw VCF allele (REF span replaced by ALT, untrimmed so that the
+ * codon window covers the whole record) when REF lies within one coding segment.
+ */
+export function cdsEdit(ctx: TxContext, pos: number, ref: string, alt: string): CdsEdit | null {
+  const fwd = ctx.tx.strand === '+';
+  const end = pos + ref.length - 1;
+  const s = ctx.segOf(pos);
+  if (s < 0 || end > ctx.segs[s].end) return null;
+  const a = ctx.cdsOffset(pos, s), b = ctx.cdsOffset(end, s);
+  return fwd ? { c1: a, c2: b + 1, ins: alt } : { c1: b, c2: a + 1, ins: revcomp(alt) };
+}
+
+function overlaps(b: number, e: number, x: number, y: number): boolean {
+  return b <= y && x <= e;
+}
+
+/** Whether a change touches [x, y]: a deletion/substitution overlaps it; an insertion has a flanking base in it. */
+function touches(ch: Change, x: number, y: number): boolean {
+  if (ch.end >= ch.beg) return overlaps(ch.beg, ch.end, x, y);
+  return overlaps(ch.beg - 1, ch.beg, x, y);
+}
+
+/** An insertion lies inside [x, y] (both flanking bases in it). */
+function within(ch: Change, x: number, y: number): boolean {
+  if (ch.end >= ch.beg) return overlaps(ch.beg, ch.end, x, y);
+  return ch.beg - 1 >= x && ch.beg <= y;
+}
+
+/** Splice and exon-structure terms of a change on a transcript. */
+export function spliceTerms(tx: Transcript, ch: Change): Set<Term> {
+  const t = new Set<Term>();
+  const fwd = tx.strand === '+';
+  for (let i = 0; i + 1 < tx.exons.length; i++) {
+    const ib = tx.exons[i].end + 1, ie = tx.exons[i + 1].beg - 1;
+    if (ie < ib) continue;
+    // left end of intron: donor on '+', acceptor on '-'
+    const leftSite: Term = fwd ? 'splice_donor' : 'splice_acceptor';
+    const rightSite: Term = fwd ? 'splice_acceptor' : 'splice_donor';
+    const ins = ch.end < ch.beg;
+    // an insertion between p-1 and p hits a site when it is inside it or at its exon-facing edge
+    if (ins ? ch.beg - 1 >= ib - 1 && ch.beg <= ib + 1 : touches(ch, ib, Math.min(ib + 1, ie))) t.add(leftSite);
+    if (ins ? ch.beg - 1 >= ie - 1 && ch.beg <= ie + 1 : touches(ch, Math.max(ie - 1, ib), ie)) t.add(rightSite);
+    // an insertion counts for the region by its anchor (the base before it)
+    const r = ins ? { beg: ch.beg - 1, end: ch.beg - 1, ins: '' } : ch;
+    if (touches(r, ib + 2, Math.min(ib + 7, ie)) || touches(r, Math.max(ie - 7, ib), ie - 2)) t.add('splice_region');
+    if (touches(r, ib - 3, ib - 1) || touches(r, ie + 1, ie + 3)) t.add('splice_region');
+  }
+  // a deletion or substitution hitting the essential site is reported as that only
+  if (ch.end >= ch.beg && (t.has('splice_acceptor') || t.has('splice_donor'))) t.delete('splice_region');
+  return t;
+}
+
+function inAny(ivs: Interval[], ch: Change): boolean {
+  return ivs.some((iv) => touches(ch, iv.beg, iv.end));
+}
+function insideAny(ivs: Interval[], ch: Change): boolean {
+  return ivs.some((iv) => within(ch, iv.beg, iv.end));
+}
+
+/**
+ * Local (one change at a time) structural classification of a transcript hit:
+ * which parts it touches. Coding effects are computed separately.
+ */
+export interface Placement {
+  exonic: boolean;
+  coding: boolean;
+  utr5: boolean;
+  utr3: boolean;
+  splice: Set<Term>;
+  /** Reaches outside the transcript. */
+  outside: boolean;
+}
+
+/** Structural placement of a change (REF span, or an insertion point between beg-1 and beg). */
+export function place(tx: Transcript, ch: Change): Placement {
+  const ins = ch.end < ch.beg;
+  const exonic = ins ? insideAny(tx.exons, ch) : inAny(tx.exons, ch);
+  const coding = tx.coding && (ins ? insideAny(tx.cds, ch) : inAny(tx.cds, ch));
+  const utr = (ivs: Interval[]) => (ins ? inAny(ivs, ch) && !coding : inAny(ivs, ch));
+  return {
+    exonic,
+    coding,
+    utr5: utr(tx.utr5),
+    utr3: utr(tx.utr3),
+    splice: spliceTerms(tx, ch),
+    outside: !ins && (ch.beg < tx.beg || ch.end > tx.end),
+  };
+}
+
+/** Protein-level comparison of a set of CDS edits (one haplotype). */
+export function codingEffect(ctx: TxContext, edits: CdsEdit[], altShift = 0): { terms: Set<Term>; aa: string } | null {
+  if (!edits.length) return null;
+  const R = ctx.cds;
+  const es = [...edits].sort((a, b) => a.c1 - b.c1);
+  let S = '';
+  let p = 0;
+  for (const e of es) {
+    if (e.c1 < p) return null; // overlapping edits on one haplotype
+    S += R.slice(Math.max(0, p), Math.max(0, e.c1)) + e.ins;
+    p = e.c2;
+  }
+  S += R.slice(p);
+  const c1 = Math.max(0, es[0].c1);
+  const c2 = Math.max(...es.map((e) => e.c2));
+  const delta = S.length - R.length;
+  const terms = new Set<Term>();
+  const nIns = es.reduce((n, e) => n + e.ins.length, 0);
+  const nDel = es.reduce((n, e) => n + (e.c2 - e.c1), 0);
+  const isIndel = es.some((e) => e.ins.length !== e.c2 - e.c1);
+  // first codon: for a pure insertion at a codon boundary, the codon before it
+  let k1 = Math.floor(c1 / 3);
+  if (c2 === c1 && c1 % 3 === 0 && c1 > 0) k1--;
+  if (delta % 3 !== 0) {
+    terms.add('frameshift');
+    const refAA = translate(R.slice(3 * k1), true);
+    const altAA = translate(S.slice(3 * k1), true);
+    // a frameshift starting in the stop codon keeps or loses it
+    if (refAA[0] === '*') terms.add(altAA[0] === '*' ? 'stop_retained' : 'stop_lost');
+    return { terms, aa: `${k1 + 1}${refAA}>${k1 + 1 + altShift}${altAA}` };
+  }
+  const k2 = c2 > c1 ? Math.floor((c2 - 1) / 3) : k1;
+  const refWin = R.slice(3 * k1, 3 * (k2 + 1));
+  const altWin = S.slice(3 * k1, 3 * (k2 + 1) + delta);
+  const refAA = translate(refWin);
+  const altAA = translate(altWin);
+  // was the frame open between the first and the last edit (compensating frameshifts)?
+  let run = 0;
+  let opened = false;
+  for (const e of es.slice(0, -1)) {
+    run += e.ins.length - (e.c2 - e.c1);
+    if (run % 3 !== 0) opened = true;
+  }
+  const refStop = refAA.indexOf('*');
+  const altStop0 = altAA.indexOf('*');
+  if (opened && altStop0 >= 0 && refStop < 0) {
+    // a stop appears while the frame is shifted: the rest is not translated
+    terms.add('frameshift');
+    terms.add('stop_gained');
+    return { terms, aa: `${k1 + 1}${refAA}>${k1 + 1 + altShift}${altAA.slice(0, altStop0 + 1)}` };
+  }
+  if (isIndel) {
+    if (delta > 0) terms.add('inframe_insertion');
+    else if (delta < 0) terms.add('inframe_deletion');
+    else {
+      terms.add('inframe_altering');
+      if (refAA !== altAA) terms.add('missense');
+    }
+  }
+  const altStop = altAA.indexOf('*');
+  if (refStop >= 0 && altStop < 0) terms.add('stop_lost');
+  else if (altStop >= 0 && refStop < 0) terms.add('stop_gained');
+  if (k1 === 0 && ctx.hasStart) {
+    if (altAA[0] !== 'M') terms.add('start_lost');
+  }
+  if (!isIndel) {
+    if (refAA === altAA) {
+      if (refStop >= 0) terms.add('stop_retained');
+      else terms.add('synonymous');
+    } else if (!terms.has('stop_lost') && !terms.has('stop_gained') && !terms.has('start_lost')) terms.add('missense');
+  }
+  const aa = refAA === altAA ? `${k1 + 1}${refAA}` : `${k1 + 1}${refAA}>${k1 + 1 + altShift}${altAA}`;
+  return { terms, aa };
+}
+
+/** Genomic [beg, end] of the start codon (ATG) on the transcript's strand. */
+function startCodon(ctx: TxContext): [number, number] {
+  return ctx.tx.strand === '+' ? [ctx.cdsBeg, ctx.cdsBeg + 2] : [ctx.cdsEnd - 2, ctx.cdsEnd];
+}
+function stopCodon(ctx: TxContext): [number, number] {
+  return ctx.tx.strand === '+' ? [ctx.cdsEnd - 2, ctx.cdsEnd] : [ctx.cdsBeg, ctx.cdsBeg + 2];
+}
+
+export function touchesStart(ctx: TxContext, ch: Change): boolean {
+  if (!ctx.tx.coding) return false;
+  const [b, e] = startCodon(ctx);
+  return ch.end >= ch.beg ? ch.beg <= e && ch.end >= b : ch.beg > b && ch.beg <= e;
+}
+export function touchesStop(ctx: TxContext, ch: Change): boolean {
+  if (!ctx.tx.coding) return false;
+  const [b, e] = stopCodon(ctx);
+  return ch.end >= ch.beg ? ch.beg <= e && ch.end >= b : ch.beg > b && ch.beg <= e;
+}
+
+/**
+ * After an indel near the start codon, is there still ATG ending at the codon's last
+ * base (transcript orientation)? The base is kept in place; the bases before it come
+ * from the altered sequence.
+ */
+export function startRetained(ctx: TxContext, ch: Change, fetch: FetchSeq): boolean {
+  const fwd = ctx.tx.strand === '+';
+  const [b, e] = startCodon(ctx);
+  const last = fwd ? e : b; // G of ATG (genomic)
+  if (ch.end >= ch.beg && ch.beg <= last && ch.end >= last) return false;
+  const w0 = Math.max(0, b - 60), w1 = e + 60;
+  const ref = fetch(ctx.tx.chrom, w0, w1);
+  const cut0 = ch.beg - w0, cut1 = ch.end + 1 - w0;
+  const alt = ref.slice(0, cut0) + ch.ins + ref.slice(cut1);
+  let i = last - w0; // index of `last` in ref
+  if (last > ch.end) i += ch.ins.length - (ch.end - ch.beg + 1);
+  const codon = fwd ? alt.slice(i - 2, i + 1) : revcomp(alt.slice(i, i + 3));
+  return codon === 'ATG';
+}
+
+/** The change touches a coding base at an exon edge that borders an intron. */
+export function touchesCodingEdge(tx: Transcript, ch: Change): boolean {
+  const edges: number[] = [];
+  for (let i = 0; i + 1 < tx.exons.length; i++) edges.push(tx.exons[i].end, tx.exons[i + 1].beg);
+  return edges.some((p) => tx.cds.some((c) => p >= c.beg && p <= c.end) && (ch.end >= ch.beg ? p >= ch.beg && p <= ch.end : p === ch.beg - 1 || p === ch.beg));
+}

@@ -1,0 +1,311 @@
+/**
+ * Gene models from Ensembl-style GFF3 or GENCODE/Ensembl GTF, read line by line.
+ *
+ * Coordinates are 0-based inclusive. Each transcript keeps its exons, its coding
+ * segments (CDS, with the GFF phase of the segment that starts the coding sequence in
+ * transcript order) and its UTRs, all sorted by genomic position.
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import { InputError } from '../util/errors.js';
+
+export type Strand = '+' | '-';
+
+export interface Interval {
+  beg: number;
+  end: number;
+}
+
+export interface CdsSegment extends Interval {
+  /** GFF phase: bases to skip at the 5' end (transcript orientation) of this segment before a codon starts. */
+  phase: number;
+}
+
+export interface Transcript {
+  id: string;
+  chrom: string;
+  strand: Strand;
+  geneId: string;
+  geneName: string;
+  /** Biotype as printed in BCSQ (nonsense_mediated_decay → NMD, IG_V_gene → IG_V, mRNA → protein_coding). */
+  biotype: string;
+  /** Has coding segments. */
+  coding: boolean;
+  beg: number;
+  end: number;
+  exons: Interval[];
+  cds: CdsSegment[];
+  utr5: Interval[];
+  utr3: Interval[];
+}
+
+export interface GeneModel {
+  transcripts: Transcript[];
+  chroms(): string[];
+  /** Transcripts on `chrom` whose span [beg, end] overlaps [beg, end] (0-based inclusive), sorted by start. */
+  overlapping(chrom: string, beg: number, end: number): Transcript[];
+}
+
+/** Short biotype name as bcftools prints it. */
+export function displayBiotype(b: string): string {
+  if (b === 'mRNA') return 'protein_coding';
+  if (b === 'nonsense_mediated_decay') return 'NMD';
+  const m = /^(IG|TR)_([A-Z]+)_gene$/.exec(b);
+  if (m) return `${m[1]}_${m[2]}`;
+  return b;
+}
+
+interface RawTx {
+  id: string;
+  chrom: string;
+  strand: Strand | null;
+  parent: string | null;
+  biotype: string | null;
+  type: string;
+  line: number;
+  exons: Interval[];
+  cds: CdsSegment[];
+  utr5: Interval[];
+  utr3: Interval[];
+  utr: Interval[];
+  stop: Interval[];
+  name: string | null;
+  beg: number;
+  end: number;
+}
+
+interface RawGene {
+  id: string;
+  name: string | null;
+  biotype: string | null;
+}
+
+const stripPrefix = (s: string) => s.replace(/^(gene|transcript):/, '');
+
+const TX_TYPES = new Set(['mRNA', 'transcript', 'lincRNA', 'lnc_RNA', 'ncRNA', 'processed_transcript', 'NMD_transcript_variant', 'snRNA', 'snoRNA', 'miRNA', 'rRNA', 'pseudogenic_transcript', 'unconfirmed_transcript', 'primary_transcript', 'V_gene_segment', 'J_gene_segment', 'C_gene_segment', 'D_gene_segment', 'scRNA', 'tRNA']);
+
+function parseGffAttrs(s: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const kv of s.split(';')) {
+    if (!kv) continue;
+    const i = kv.indexOf('=');
+    if (i < 0) continue;
+    m.set(kv.slice(0, i).trim(), decodeURIComponent(kv.slice(i + 1).trim()));
+  }
+  return m;
+}
+
+function parseGtfAttrs(s: string): Map<string, string> {
+  const m = new Map<string, string>();
+  const re = /\s*([^\s;]+)\s+(?:"([^"]*)"|([^;\s]+))\s*;?/g;
+  let x: RegExpExecArray | null;
+  while ((x = re.exec(s))) if (!m.has(x[1])) m.set(x[1], x[2] ?? x[3]);
+  return m;
+}
+
+function openLines(file: string) {
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  const gz = /\.(gz|bgz)$/i.test(file);
+  const input = gz ? raw.pipe(createGunzip()) : raw;
+  if (gz) raw.on('error', (e) => input.emit('error', e));
+  return createInterface({ input, crlfDelay: Infinity });
+}
+
+/** Loads a GFF3 (default) or GTF (`.gtf`, `.gtf.gz`, or format 'gtf') gene model. */
+export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Promise<GeneModel> {
+  const fmt = format ?? (/\.gtf(\.gz)?$/i.test(file) ? 'gtf' : 'gff3');
+  const genes = new Map<string, RawGene>();
+  const txs = new Map<string, RawTx>();
+  const children: Array<{ parent: string; type: string; iv: CdsSegment; strand: Strand; chrom: string; line: number }> = [];
+  let lineNo = 0;
+  const lines = openLines(file);
+  try {
+    for await (const line of lines) {
+      lineNo++;
+      if (!line || line[0] === '#') continue;
+      const c = line.split('\t');
+      if (c.length < 9) throw new InputError('bad_gff', `expected 9 columns, found ${c.length}`, { file, line: lineNo });
+      const type = c[2];
+      const beg = Math.max(0, Number(c[3]) - 1), end = Number(c[4]) - 1;
+      if (!Number.isInteger(beg) || !Number.isInteger(end) || end < beg) throw new InputError('bad_gff', `bad coordinates ${c[3]}-${c[4]}`, { file, line: lineNo, field: 'start/end' });
+      const strand = c[6] === '+' || c[6] === '-' ? (c[6] as Strand) : null;
+      const phase = c[7] === '.' ? 0 : Number(c[7]);
+      if (!(phase === 0 || phase === 1 || phase === 2)) throw new InputError('bad_gff', `bad phase ${JSON.stringify(c[7])}`, { file, line: lineNo, field: 'phase' });
+      if (fmt === 'gff3') {
+        const a = parseGffAttrs(c[8]);
+        const id = a.get('ID');
+        const parent = a.get('Parent');
+        if (type === 'gene' || type.endsWith('_gene') || (id && id.startsWith('gene:'))) {
+          if (!id) continue;
+          const gid = stripPrefix(id);
+          genes.set(gid, { id: gid, name: a.get('Name') ?? null, biotype: a.get('biotype') ?? a.get('gene_biotype') ?? null });
+          continue;
+        }
+        if (type === 'exon' || type === 'CDS' || type === 'five_prime_UTR' || type === 'three_prime_UTR' || type === 'stop_codon' || type === 'start_codon') {
+          if (!parent) throw new InputError('bad_gff', `${type} without Parent`, { file, line: lineNo, field: 'Parent' });
+          if (!strand) throw new InputError('bad_gff', `${type} without strand`, { file, line: lineNo, field: 'strand' });
+          for (const p of parent.split(',')) children.push({ parent: stripPrefix(p), type, iv: { beg, end, phase }, strand, chrom: c[0], line: lineNo });
+          continue;
+        }
+        if (id && (id.startsWith('transcript:') || TX_TYPES.has(type) || (parent && parent.startsWith('gene:')))) {
+          const tid = stripPrefix(id);
+          txs.set(tid, newTx(tid, c[0], strand, parent ? stripPrefix(parent.split(',')[0]) : null, a.get('biotype') ?? a.get('transcript_biotype') ?? null, type, lineNo, beg, end, a.get('Name') ?? null));
+        }
+      } else {
+        const a = parseGtfAttrs(c[8]);
+        const gid = a.get('gene_id');
+        const tid = a.get('transcript_id');
+        if (type === 'gene') {
+          if (gid) genes.set(gid, { id: gid, name: a.get('gene_name') ?? null, biotype: a.get('gene_type') ?? a.get('gene_biotype') ?? null });
+          continue;
+        }
+        if (!tid) continue;
+        if (gid && !genes.has(gid)) genes.set(gid, { id: gid, name: a.get('gene_name') ?? null, biotype: a.get('gene_type') ?? a.get('gene_biotype') ?? null });
+        if (type === 'transcript') {
+          txs.set(tid, newTx(tid, c[0], strand, gid ?? null, a.get('transcript_type') ?? a.get('transcript_biotype') ?? null, type, lineNo, beg, end, null));
+          continue;
+        }
+        if (!strand) throw new InputError('bad_gff', `${type} without strand`, { file, line: lineNo, field: 'strand' });
+        if (!txs.has(tid)) txs.set(tid, newTx(tid, c[0], strand, gid ?? null, a.get('transcript_type') ?? a.get('transcript_biotype') ?? null, 'transcript', lineNo, beg, end, null));
+        const t = type === 'UTR' || type === 'five_prime_utr' || type === 'three_prime_utr' ? (type === 'five_prime_utr' ? 'five_prime_UTR' : type === 'three_prime_utr' ? 'three_prime_UTR' : 'UTR') : type;
+        if (t === 'exon' || t === 'CDS' || t === 'UTR' || t === 'five_prime_UTR' || t === 'three_prime_UTR' || t === 'stop_codon') children.push({ parent: tid, type: t, iv: { beg, end, phase }, strand, chrom: c[0], line: lineNo });
+      }
+    }
+  } finally {
+    lines.close();
+  }
+
+  for (const ch of children) {
+    const t = txs.get(ch.parent);
+    if (!t) throw new InputError('bad_gff', `${ch.type} refers to unknown parent transcript ${JSON.stringify(ch.parent)}`, { file, line: ch.line, field: 'Parent' });
+    if (t.strand === null) t.strand = ch.strand;
+    if (t.strand !== ch.strand) throw new InputError('bad_gff', `${ch.type} on strand ${ch.strand} but transcript ${t.id} is on ${t.strand}`, { file, line: ch.line, field: 'strand' });
+    if (t.chrom !== ch.chrom) throw new InputError('bad_gff', `${ch.type} on ${ch.chrom} but transcript ${t.id} is on ${t.chrom}`, { file, line: ch.line, field: 'seqid' });
+    const iv = { beg: ch.iv.beg, end: ch.iv.end };
+    if (ch.type === 'exon') t.exons.push(iv);
+    else if (ch.type === 'CDS') t.cds.push({ ...iv, phase: ch.iv.phase, line: ch.line } as CdsSegment);
+    else if (ch.type === 'five_prime_UTR') t.utr5.push(iv);
+    else if (ch.type === 'three_prime_UTR') t.utr3.push(iv);
+    else if (ch.type === 'UTR') t.utr.push(iv);
+    else if (ch.type === 'stop_codon') t.stop.push(iv);
+  }
+
+  const out: Transcript[] = [];
+  for (const t of txs.values()) {
+    const strand = t.strand;
+    if (!strand) throw new InputError('bad_gff', `transcript ${t.id} has no strand`, { file, line: t.line, field: 'strand' });
+    if (!t.exons.length && !t.cds.length) continue;
+    const g = t.parent ? genes.get(t.parent) : undefined;
+    if (t.parent && !g && fmt === 'gff3') throw new InputError('bad_gff', `transcript ${t.id} refers to unknown gene ${JSON.stringify(t.parent)}`, { file, line: t.line, field: 'Parent' });
+    const byBeg = (a: Interval, b: Interval) => a.beg - b.beg;
+    let cds = mergeCds(t.cds.sort(byBeg));
+    // GTF: stop codon rows are outside CDS; join them
+    for (const s of t.stop) cds = addStop(cds, s);
+    let exons = mergeIntervals(t.exons.sort(byBeg));
+    if (!exons.length) exons = mergeIntervals(cds.map((x) => ({ beg: x.beg, end: x.end })));
+    for (const c of cds) {
+      if (!exons.some((e) => e.beg <= c.beg && c.end <= e.end)) {
+        throw new InputError('bad_gff', `CDS ${c.beg + 1}-${c.end + 1} of transcript ${t.id} lies outside its exons`, { file, line: (c as CdsSegment & { line?: number }).line ?? t.line, field: 'CDS' });
+      }
+    }
+    const utr5: Interval[] = [], utr3: Interval[] = [];
+    if (cds.length) {
+      const cb = cds[0].beg, ce = cds[cds.length - 1].end;
+      // UTRs derived from exons outside the coding span (robust to missing UTR rows)
+      for (const e of exons) {
+        if (e.beg < cb) (strand === '+' ? utr5 : utr3).push({ beg: e.beg, end: Math.min(e.end, cb - 1) });
+        if (e.end > ce) (strand === '+' ? utr3 : utr5).push({ beg: Math.max(e.beg, ce + 1), end: e.end });
+      }
+    }
+    const rawBt = t.biotype ?? g?.biotype ?? t.type;
+    const beg = Math.min(t.beg, exons[0].beg), end = Math.max(t.end, exons[exons.length - 1].end);
+    out.push({
+      id: t.id,
+      chrom: t.chrom,
+      strand,
+      geneId: g?.id ?? t.parent ?? t.id,
+      geneName: g?.name ?? g?.id ?? t.parent ?? t.id,
+      biotype: displayBiotype(rawBt),
+      coding: cds.length > 0,
+      beg,
+      end,
+      exons,
+      cds: cds.map(({ beg, end, phase }) => ({ beg, end, phase })),
+      utr5,
+      utr3,
+    });
+  }
+  out.sort((a, b) => (a.chrom < b.chrom ? -1 : a.chrom > b.chrom ? 1 : a.beg - b.beg || a.end - b.end));
+  return indexModel(out);
+}
+
+function newTx(id: string, chrom: string, strand: Strand | null, parent: string | null, biotype: string | null, type: string, line: number, beg: number, end: number, name: string | null): RawTx {
+  return { id, chrom, strand, parent, biotype, type, line, exons: [], cds: [], utr5: [], utr3: [], utr: [], stop: [], name, beg, end };
+}
+
+function mergeIntervals(v: Interval[]): Interval[] {
+  const out: Interval[] = [];
+  for (const x of v) {
+    const last = out[out.length - 1];
+    if (last && x.beg <= last.end + 1 && x.beg <= last.end) last.end = Math.max(last.end, x.end);
+    else out.push({ beg: x.beg, end: x.end });
+  }
+  return out;
+}
+
+function mergeCds(v: CdsSegment[]): CdsSegment[] {
+  const out: CdsSegment[] = [];
+  for (const x of v) {
+    const last = out[out.length - 1];
+    if (last && x.beg <= last.end) last.end = Math.max(last.end, x.end);
+    else out.push({ ...x });
+  }
+  return out;
+}
+
+function addStop(cds: CdsSegment[], s: Interval): CdsSegment[] {
+  const out = cds.map((c) => ({ ...c }));
+  for (const c of out) {
+    if (s.beg === c.end + 1 || (s.beg >= c.beg && s.beg <= c.end + 1 && s.end > c.end)) {
+      c.end = Math.max(c.end, s.end);
+      return out;
+    }
+    if (s.end === c.beg - 1 || (s.end >= c.beg - 1 && s.end <= c.end && s.beg < c.beg)) {
+      c.beg = Math.min(c.beg, s.beg);
+      return out;
+    }
+    if (s.beg >= c.beg && s.end <= c.end) return out;
+  }
+  out.push({ beg: s.beg, end: s.end, phase: 0 });
+  out.sort((a, b) => a.beg - b.beg);
+  return out;
+}
+
+function indexModel(transcripts: Transcript[]): GeneModel {
+  const by = new Map<string, { tx: Transcript[]; maxEnd: number[] }>();
+  for (const t of transcripts) {
+    let e = by.get(t.chrom);
+    if (!e) by.set(t.chrom, (e = { tx: [], maxEnd: [] }));
+    e.tx.push(t);
+    e.maxEnd.push(Math.max(t.end, e.maxEnd.length ? e.maxEnd[e.maxEnd.length - 1] : -1));
+  }
+  return {
+    transcripts,
+    chroms: () => [...by.keys()],
+    overlapping(chrom, beg, end) {
+      const e = by.get(chrom);
+      if (!e) return [];
+      // first index whose running max end >= beg
+      let lo = 0, hi = e.tx.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (e.maxEnd[mid] < beg) lo = mid + 1;
+        else hi = mid;
+      }
+      const out: Transcript[] = [];
+      for (let i = lo; i < e.tx.length && e.tx[i].beg <= end; i++) if (e.tx[i].end >= beg) out.push(e.tx[i]);
+      return out;
+    },
+  };
+}
