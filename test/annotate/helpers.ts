@@ -2,7 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const CONFORMANCE_DIR = process.env.GENOLAKE_CSQ_CONFORMANCE ?? join(import.meta.dirname, '../../../shared/conformance/csq');
+/**
+ * The public csq conformance cases: ../shared/conformance/csq beside the checkout when it is
+ * there (the maintained copy), else the copy in test/fixtures (same files, MIT/Expat data
+ * from the bcftools test suite), so a bare clone tests the same cases.
+ */
+const SHARED_CONFORMANCE = join(import.meta.dirname, '../../../shared/conformance/csq');
+export const CONFORMANCE_DIR =
+  process.env.GENOLAKE_CSQ_CONFORMANCE ?? (existsSync(SHARED_CONFORMANCE) ? SHARED_CONFORMANCE : join(import.meta.dirname, '../fixtures/csq-conformance'));
 
 export interface CsqCase {
   name: string;
