@@ -14,6 +14,14 @@ import type { Lake } from '../lake/types.js';
 import { ingestArchive, type IngestResult } from '../stages/ingest.js';
 import { shardReads, type ShardIndex } from '../stages/shard.js';
 import { alignSample, type AlignSampleResult } from '../stages/align.js';
+import { annotateSample, type AnnotateSampleResult } from '../stages/annotate.js';
+import { callSample, type CallSampleResult } from '../stages/call.js';
+import { vcfToParquet, type ToParquetResult } from '../stages/to-parquet.js';
+import { lakeFileCopy } from '../lake/local-file.js';
+import { refreshCatalog } from '../query/tables.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildIndex, loadIndex } from '../align/index-file.js';
 import { metadataForDrop, type DropMetadataResult } from '../metadata/stage.js';
 import { GenolakeError } from '../util/errors.js';
@@ -31,6 +39,8 @@ export interface DropParams {
   registry?: string;
   /** Reference FASTA to align to; without it the run stops after sharding. */
   reference?: string;
+  /** Gene models (GFF3/GTF) to annotate the calls with; without them calls go to the lake unannotated. */
+  genes?: string;
   [k: string]: unknown;
 }
 
@@ -126,7 +136,62 @@ export function dropStages(params: DropParams) {
     },
   });
 
-  return [ingest, shard, metadata, index, align] as const satisfies readonly AnyStage[];
+  const call = defineStage({
+    name: 'call',
+    deps: [ingest, align],
+    async run(ctx, { ingest: ing, align: al }): Promise<CallSampleResult> {
+      return callSample(
+        { bamKeys: [al.bam], reference, outPrefix: `${stagedPrefix(ing)}calls/`, commandLine: `genolake run ${basename(params.archive)}` },
+        { lake: ctx.lake, pool: ctx.pool, log: ctx.log },
+      );
+    },
+  });
+
+  const genes = params.genes;
+  const annotate = defineStage({
+    name: 'annotate',
+    deps: [ingest, call],
+    async run(ctx, { ingest: ing, call: c }): Promise<AnnotateSampleResult | null> {
+      if (!genes) return null;
+      return annotateSample({ vcfKey: c.vcf, reference, genes, outPrefix: `${stagedPrefix(ing)}annotated/` }, { lake: ctx.lake, log: ctx.log });
+    },
+  });
+
+  const parquet = defineStage({
+    name: 'parquet',
+    deps: [ingest, call, annotate],
+    async run(ctx, { ingest: ing, call: c, annotate: an }): Promise<Omit<ToParquetResult, 'files' | 'removed'> & { files: number }> {
+      const tmp = await mkdtemp(join(tmpdir(), 'genolake-parquet-'));
+      try {
+        const key = an?.vcf ?? c.vcf;
+        const vcfPath = await lakeFileCopy(ctx.lake, key, tmp);
+        const r = await vcfToParquet(
+          {
+            vcfPath,
+            displayName: key,
+            patientId: ing.manifest.patient_id,
+            samples: [{ sampleId: ing.manifest.sample_id }],
+            runId: ctx.runId,
+            reference: ing.manifest.reference,
+          },
+          {
+            lake: ctx.lake,
+            log: ctx.log,
+            // Slice keys name this attempt's staging prefix: reused only within the attempt.
+            runTask: <P, R>(worker: string, k: string, payload: P) => ctx.runTask<P, R>(worker, k, payload),
+          },
+        );
+        ctx.progress.addUnits('records', r.records);
+        await refreshCatalog(ctx.lake);
+        const { files, removed: _removed, ...rest } = r;
+        return { ...rest, files: files.length };
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    },
+  });
+
+  return [ingest, shard, metadata, index, align, call, annotate, parquet] as const satisfies readonly AnyStage[];
 }
 
 /** The aligner index of a FASTA, cached beside it (`<fasta>.genolake/`), rebuilt when missing or stale. */
@@ -150,6 +215,9 @@ export type DropOutputs = RunResult<{
   metadata: DropMetadataResult;
   /** Present when the run aligns (a reference was given). */
   align?: AlignSampleResult;
+  call?: CallSampleResult;
+  annotate?: AnnotateSampleResult | null;
+  parquet?: Omit<ToParquetResult, 'files' | 'removed'> & { files: number };
 }>;
 
 export interface RunDropOptions {
@@ -158,6 +226,7 @@ export interface RunDropOptions {
   readsPerShard?: number;
   registry?: string;
   reference?: string;
+  genes?: string;
   log?: Logger;
   progress?: boolean | ProgressStream;
   signal?: AbortSignal;
@@ -189,6 +258,7 @@ export async function runDrop(archivePath: string, opts: RunDropOptions): Promis
         readsPerShard: opts.readsPerShard ?? DEFAULT_READS_PER_SHARD,
         ...(opts.registry ? { registry: opts.registry } : {}),
         ...(opts.reference ? { reference: opts.reference } : {}),
+        ...(opts.genes ? { genes: opts.genes } : {}),
       };
   // A re-drop of the same content under another path or name is the same run: read it from here.
   const effective: DropParams = { ...params, archive: archivePath };

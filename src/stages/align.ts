@@ -9,16 +9,16 @@
  * on the aligner's name-grouped output before sorting, as duplicate marking needs them.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { startAlign, type AlignSummary } from '../align/align.js';
 import type { AlignParams } from '../align/kernel.js';
 import type { AlignmentHeader, ReadGroup } from '../align/record.js';
 import type { TaskPool } from '../engine/pool.js';
 import { sortToBam } from '../formats/bam-sort.js';
 import { encodeAlignerRecord, headerFromAligner } from '../formats/bam.js';
+import { lakeFileCopy } from '../lake/local-file.js';
 import type { Lake } from '../lake/types.js';
 import type { Logger } from '../util/log.js';
 import type { ShardIndex } from './shard.js';
@@ -57,15 +57,6 @@ export interface AlignSampleResult {
   bamBytes: number;
 }
 
-/** A local path for a lake object: the object itself on a local lake, else a download into `dir`. */
-async function localCopy(lake: Lake, key: string, dir: string): Promise<string> {
-  const direct = lake.localPath(key);
-  if (direct) return direct;
-  const path = join(dir, key.replace(/[^A-Za-z0-9._-]/g, '_'));
-  await pipeline(await lake.get(key), createWriteStream(path));
-  return path;
-}
-
 export async function alignSample(input: AlignSampleInput, deps: AlignSampleDeps): Promise<AlignSampleResult> {
   const { lake, pool, log } = deps;
   const work = await mkdtemp(join(tmpdir(), 'genolake-align-'));
@@ -82,8 +73,8 @@ export async function alignSample(input: AlignSampleInput, deps: AlignSampleDeps
 
     async function* records(): AsyncGenerator<Buffer[]> {
       for (const s of runs) {
-        const r1 = await localCopy(lake, s.r1.key, work);
-        const r2 = s.r2 ? await localCopy(lake, s.r2.key, work) : undefined;
+        const r1 = await lakeFileCopy(lake, s.r1.key, work);
+        const r2 = s.r2 ? await lakeFileCopy(lake, s.r2.key, work) : undefined;
         const rg = readGroups.find((g) => g.id === s.readGroup);
         const run = await startAlign({ indexDir: input.indexDir, r1, ...(r2 ? { r2 } : {}), readGroup: rg, params: input.params, pool, threads: pool.threads, commandLine: input.commandLine });
         for await (const batch of run.records) {
@@ -97,7 +88,7 @@ export async function alignSample(input: AlignSampleInput, deps: AlignSampleDeps
 
     // The sorter needs the header first: an alignment that is never iterated gives it (the
     // index is loaded, no read is touched).
-    const probe = await startAlign({ indexDir: input.indexDir, r1: await localCopy(lake, first.r1.key, work), pool, threads: pool.threads, params: input.params, commandLine: input.commandLine });
+    const probe = await startAlign({ indexDir: input.indexDir, r1: await lakeFileCopy(lake, first.r1.key, work), pool, threads: pool.threads, params: input.params, commandLine: input.commandLine });
     await probe.records.return(undefined);
     const header: AlignmentHeader = { ...probe.header, readGroups };
 

@@ -88,7 +88,56 @@ describe('drop pipeline and the patient\'s provider', () => {
     const idx = execFileSync('samtools', ['idxstats', bam]).toString().trim().split('\n');
     const mappedByIndex = idx.reduce((n, l) => n + Number(l.split('\t')[2]), 0);
     expect(mappedByIndex).toBe(flagstat['QC-passed reads'].mapped);
-    // Run record: the align stage and its provenance.
-    expect(Object.keys(r.result.provenance.stages).sort()).toEqual(['align', 'index', 'ingest', 'metadata', 'shard']);
+    // Run record: every stage of the chain, in provenance.
+    expect(Object.keys(r.result.provenance.stages).sort()).toEqual(['align', 'annotate', 'call', 'index', 'ingest', 'metadata', 'parquet', 'shard']);
+  }, 180_000);
+
+  it('with a reference and gene models, the run goes on to calls, annotation and the variant lake, which DuckDB reads back exactly', async () => {
+    const lake = new LocalLake(join(dir, 'lake-full'));
+    const p = cohort.patients[1];
+    const sim = join(dir, 'sim');
+    const fasta = resolve(sim, cohort.reference.fasta);
+    const r = await runDrop(resolve(sim, p.archive!), {
+      lake,
+      threads: 2,
+      reference: fasta,
+      genes: resolve(sim, cohort.reference.gff3),
+      log: silentLogger(),
+      progress: false,
+    });
+    const { call, annotate, parquet } = r.result.outputs;
+    expect(call!.records).toBeGreaterThan(0);
+    // bcftools reads both VCFs without complaint, and Debian tabix uses our index.
+    for (const key of [call!.vcf, annotate!.vcf]) {
+      const path = lake.localPath(key)!;
+      const view = execFileSync('bcftools', ['view', '-H', path], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+      expect(view.trim().split('\n').length).toBe(call!.records);
+      expect(execFileSync('tabix', ['-l', path]).toString().trim().split('\n').length).toBeGreaterThan(0);
+    }
+    const annotated = execFileSync('bcftools', ['view', '-H', lake.localPath(annotate!.vcf)!]).toString();
+    expect(annotated).toMatch(/BCSQ=/);
+    expect(annotated).toMatch(/CSQ=/);
+    // The lake holds exactly the VCF's alleles for this sample.
+    const alleles = execFileSync('bcftools', ['query', '-f', '[%CHROM:%POS:%REF:%ALT:%GT\\n]', lake.localPath(annotate!.vcf)!])
+      .toString()
+      .trim()
+      .split('\n')
+      .flatMap((l) => {
+        const [c, pos, ref, alts, gt] = l.split(':');
+        return alts.split(',').map((a) => [c, pos, ref, a, gt].join(':'));
+      })
+      .sort();
+    expect(parquet!.rows).toBe(alleles.length);
+    const { openLakeSql } = await import('../../src/query/sql.js');
+    const db = await openLakeSql(lake);
+    try {
+      const rows = await db.query(`SELECT chrom, pos, ref, alt, gt, sample_id, run_id FROM variants WHERE patient_id = '${p.patient_id}'`);
+      expect(rows.map((x) => [x.chrom, x.pos, x.ref, x.alt, x.gt].join(':')).sort()).toEqual(alleles);
+      expect(new Set(rows.map((x) => x.sample_id))).toEqual(new Set([p.sample_id]));
+      expect(new Set(rows.map((x) => x.run_id))).toEqual(new Set([r.runId]));
+    } finally {
+      db.close();
+    }
+    expect(await lake.exists('_catalog/variants.sql')).toBe(true);
   }, 180_000);
 });

@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { openRegistry } from '../../metadata/registry.js';
 import { runDrop } from '../../pipeline/drop.js';
 import { refreshCatalog } from '../../query/tables.js';
+import { buildFeatures } from '../../stages/features.js';
 import { simulateCohort, type CohortSummary } from '../../sim/cohort.js';
 import { lakeOption, logOption, openLakeOption, out, positiveInt, stderrLogger, threadsOption } from './common.js';
 import { runQuery } from './lake-tables.js';
@@ -90,15 +91,31 @@ export function register(program: Command): void {
 
         for (const p of cohort.patients) {
           const archive = resolve(outDir, p.archive!);
-          const r = await runDrop(archive, { lake, threads: o.threads, registry: registryFile, reference: resolve(outDir, cohort.reference.fasta), log, command: process.argv.slice(1) });
+          const r = await runDrop(archive, { lake, threads: o.threads, registry: registryFile, reference: resolve(outDir, cohort.reference.fasta), genes: resolve(outDir, cohort.reference.gff3), log, command: process.argv.slice(1) });
           printDropSummary(lake, r.result, r.alreadyDone ? 'already done, nothing to do' : r.resumed ? 'resumed and done' : 'done');
         }
+        // Features over the whole lake: the simulated protein-coding genes are the panel.
+        const panel = cohort.reference.genes.filter((g) => g.biotype === 'protein_coding').map((g) => g.name);
+        const features = await buildFeatures(lake, { panel, callableBases: cohort.reference.length });
         await refreshCatalog(lake);
 
         out('');
         out(`lake: ${lake.describe()}   (query it: genolake query "<sql>" --lake ${o.lake})`);
         out('patients (curated/patients, from the provider):');
         await runQuery(lake, 'SELECT patient_id, sex, age_at_diagnosis, primary_diagnosis_code, metadata_status FROM patients ORDER BY patient_id', 'table');
+        out('');
+        out('variants by impact (curated/variants):');
+        await runQuery(
+          lake,
+          "SELECT patient_id, count(*) AS alleles, count(*) FILTER (WHERE impact = 'HIGH') AS high, count(*) FILTER (WHERE impact = 'MODERATE') AS moderate, count(DISTINCT gene) AS genes FROM variants WHERE alt_count > 0 GROUP BY patient_id ORDER BY patient_id",
+          'table',
+        );
+        out('');
+        out('HIGH-impact variants across all patients:');
+        await runQuery(lake, "SELECT patient_id, chrom, pos, ref, alt, gene, consequence, hgvs_p FROM variants WHERE impact = 'HIGH' AND alt_count > 0 ORDER BY patient_id, chrom, pos LIMIT 10", 'table');
+        out('');
+        out(`feature table (${features.parquetKey}, ${features.columns.length} columns; CSV in ${features.csvKey}):`);
+        await runQuery(lake, 'SELECT patient_id, n_variants, n_high, n_missense, round(tmb_per_mb, 1) AS tmb_per_mb, round(ti_tv, 2) AS ti_tv, sex, age_at_diagnosis FROM features ORDER BY patient_id', 'table');
       },
     );
 }

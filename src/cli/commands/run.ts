@@ -31,11 +31,12 @@ interface RunOpts {
   readsPerShard: number;
   registry?: string;
   reference?: string;
+  genes?: string;
   json?: boolean;
 }
 
 export function printDropSummary(lake: Lake, r: DropOutputs, how: string): void {
-  const { ingest, shard, metadata, align } = r.outputs;
+  const { ingest, shard, metadata, align, call, annotate, parquet } = r.outputs;
   out(`run ${r.runId}: ${how} (lake ${lake.describe()})`);
   if (ingest) {
     const m = ingest.manifest;
@@ -49,6 +50,9 @@ export function printDropSummary(lake: Lake, r: DropOutputs, how: string): void 
     const pct = align.reads ? ((100 * align.mapped) / align.reads).toFixed(2) : '0';
     out(`  align     ${fmtInt(align.reads)} reads, ${pct}% mapped, ${fmtInt(align.duplicates)} duplicates → ${align.bam} (+ .bai, qc.json)`);
   }
+  if (call) out(`  call      ${fmtInt(call.records)} variants (${fmtInt(call.snvs)} SNVs, ${fmtInt(call.indels)} indels) → ${call.vcf} (+ .tbi)`);
+  if (annotate) out(`  annotate  ${fmtInt(annotate.annotated)} of ${fmtInt(annotate.records)} records with consequences → ${annotate.vcf} (+ .tbi)`);
+  if (parquet) out(`  parquet   ${fmtInt(parquet.rows)} rows in ${parquet.files} file(s) → curated/variants/patient_id=${parquet.patientId}/`);
   if (metadata) out(`  metadata  ${metadata.status}${metadata.status === 'ok' ? '' : ` (${metadata.reason})`} → ${metadata.key}`);
   const prov = r.provenance;
   if (prov) out(`  provenance _runs/${r.runId}/provenance.json`);
@@ -59,6 +63,7 @@ function runOptions(cmd: Command): Command {
   return cmd
     .option('--reads-per-shard <n>', 'reads (pairs) per shard', positiveInt, DEFAULT_READS_PER_SHARD)
     .option('--reference <fasta>', 'reference FASTA to align to (its index is built beside it once); without it the run stops after sharding', process.env.GENOLAKE_REFERENCE)
+    .option('--genes <gff3|gtf>', 'gene models to annotate the calls with (env GENOLAKE_GENES)', process.env.GENOLAKE_GENES)
     .option('--registry <file|dynamodb://table>', 'provider registry for patient metadata (env GENOLAKE_REGISTRY)', process.env.GENOLAKE_REGISTRY)
     .option('--json', 'print the run outputs as JSON');
 }
@@ -71,6 +76,7 @@ async function runOne(archive: string, o: RunOpts, lake: Lake, signal?: AbortSig
     readsPerShard: o.readsPerShard,
     registry: o.registry,
     reference: o.reference ? resolve(o.reference) : undefined,
+    genes: o.genes ? resolve(o.genes) : undefined,
     log,
     signal,
     command: process.argv.slice(1),

@@ -1,0 +1,254 @@
+/**
+ * Calls one region: reads every sample's records through its BAI, builds the pileups,
+ * and returns the region's VCF data lines (sorted by POS; SNVs before indels at a POS).
+ * Runs in a pool worker (workers/call.ts) or inline.
+ */
+import { readFileSync } from 'node:fs';
+import { IndexedFasta } from '../annotate/fasta.js';
+import { decodeBai, type BaiIndex } from '../formats/bai.js';
+import { InputError } from '../util/errors.js';
+import { callSite, fisherStrand, indelLogLiks, snvLogLiks, type SiteCall } from './genotype.js';
+import { buildPileup, DEFAULT_PILEUP, INDEL_MARGIN, indelSupport, readRegionRecords, type PileupOptions, type RegionPileup } from './pileup.js';
+import type { CallRegion } from './regions.js';
+
+export interface CallOptions extends PileupOptions {
+  /** Sites below this QUAL are not written (default 10). */
+  minQual?: number;
+  /** Sites below this QUAL get FILTER LowQual (default 20). */
+  lowQual?: number;
+  /** Sites with INFO DP below this get FILTER LowDepth (default 4). */
+  minDepth?: number;
+  /** SNV heterozygosity prior (default 1e-3) and indel prior (default 1e-4). */
+  theta?: number;
+  indelTheta?: number;
+  /** Reads needed for an alternate allele to be considered, pooled over samples (default 2). */
+  minAltReads?: number;
+  /** Fraction of reads an indel needs to be considered (default 0.15). */
+  minIndelFraction?: number;
+  /** FILTER StrandBias when INFO FS (Fisher strand, phred) exceeds this (default 60). */
+  maxStrandBias?: number;
+  /**
+   * FILTER IndelGap on SNVs within (this + the indel's length) bases of an indel with
+   * QUAL ≥ lowQual (default 10, at most INDEL_MARGIN) whose alternate reads are below
+   * indelGapFraction of the depth (default 0.3).
+   */
+  indelGap?: number;
+  indelGapFraction?: number;
+}
+
+export const DEFAULT_CALL = {
+  ...DEFAULT_PILEUP,
+  minQual: 10,
+  lowQual: 20,
+  minDepth: 4,
+  theta: 1e-3,
+  indelTheta: 1e-4,
+  minAltReads: 2,
+  minIndelFraction: 0.15,
+  maxStrandBias: 60,
+  indelGap: 10,
+  indelGapFraction: 0.3,
+} as const;
+
+export interface CallRegionTask {
+  /** One BAM per sample (each with `<bam>.bai`). */
+  bams: string[];
+  reference: string;
+  region: CallRegion;
+  options?: CallOptions;
+}
+
+export interface CallRegionResult {
+  lines: string[];
+  snvs: number;
+  indels: number;
+}
+
+const baiCache = new Map<string, BaiIndex>();
+function loadBai(bam: string): BaiIndex {
+  let b = baiCache.get(bam);
+  if (!b) {
+    const file = `${bam}.bai`;
+    let buf: Buffer;
+    try {
+      buf = readFileSync(file);
+    } catch {
+      throw new InputError('BAM_NO_INDEX', 'BAM has no index (.bai next to it); index it with `genolake bam sort` or `samtools index`', { file: bam });
+    }
+    b = decodeBai(buf, file);
+    if (baiCache.size > 16) baiCache.clear();
+    baiCache.set(bam, b);
+  }
+  return b;
+}
+
+const fastaCache = new Map<string, IndexedFasta>();
+async function loadFasta(path: string): Promise<IndexedFasta> {
+  let f = fastaCache.get(path);
+  if (!f) fastaCache.set(path, (f = await IndexedFasta.open(path)));
+  return f;
+}
+
+const BASES = 'ACGT';
+const BASE_IDX: Record<string, number> = { A: 0, C: 1, G: 2, T: 3 };
+
+function fmtQual(q: number): string {
+  return String(Number(q.toFixed(2)));
+}
+
+function gtString(gt: [number, number]): string {
+  return `${gt[0]}/${gt[1]}`;
+}
+
+export async function callRegion(task: CallRegionTask): Promise<CallRegionResult> {
+  const o = { ...DEFAULT_CALL, ...(task.options ?? {}) };
+  const { chrom, refId, start, end } = task.region;
+  const fasta = await loadFasta(task.reference);
+  const refOff = Math.max(0, start - o.indelPad);
+  const refSeq = fasta.fetch(chrom, refOff, end + o.indelPad);
+  const pileups: RegionPileup[] = [];
+  for (const bam of task.bams) {
+    const records = await readRegionRecords(bam, loadBai(bam), refId, Math.max(0, start - o.indelPad), end + o.indelPad);
+    pileups.push(buildPileup(records, start, end, refSeq, refOff, o));
+  }
+  const out: { pos: number; order: number; line: string }[] = [];
+  const snvSites: { pos: number; altFrac: number; head: string; filter: string; tail: string }[] = [];
+  const indelSpans: [number, number, number][] = [];
+  let snvs = 0;
+  let indels = 0;
+  const ns = pileups.length;
+  // ---- SNVs
+  const pooledBuf = new Int32Array(4);
+  for (let k = 0; k < end - start; k++) {
+    const refBase = refSeq[start + k - refOff];
+    const ri = BASE_IDX[refBase];
+    if (ri === undefined) continue;
+    const off = k * 4;
+    const pooled = pooledBuf;
+    pooled[0] = pooled[1] = pooled[2] = pooled[3] = 0;
+    for (const pu of pileups) for (let x = 0; x < 4; x++) pooled[x] += pu.count[off + x];
+    const tot = pooled[0] + pooled[1] + pooled[2] + pooled[3];
+    if (tot === 0) continue;
+    // fast path: no alternate base with enough reads (almost every position)
+    let maxAlt = 0;
+    for (let x = 0; x < 4; x++) if (x !== ri && pooled[x] > maxAlt) maxAlt = pooled[x];
+    if (maxAlt < o.minAltReads || maxAlt < 0.05 * tot) continue;
+    const alts = [0, 1, 2, 3]
+      .filter((x) => x !== ri && pooled[x] >= o.minAltReads && pooled[x] / tot >= 0.05)
+      .sort((a, b) => pooled[b] - pooled[a] || a - b)
+      .slice(0, 2);
+    if (alts.length === 0) continue;
+    if (alts.length === 2 && pooled[alts[1]] < 0.2 * tot) alts.pop();
+    let alleles = [ri, ...alts];
+    let site = callSnv(pileups, off, alleles, o.theta);
+    if (alleles.length === 3 && !site.calls.some((c) => c.gt.includes(2))) {
+      alleles = alleles.slice(0, 2);
+      site = callSnv(pileups, off, alleles, o.theta);
+    }
+    if (!site.calls.some((c) => c.gt[0] > 0 || c.gt[1] > 0) || site.qual < o.minQual) continue;
+    let depth = 0;
+    let mq2 = 0;
+    for (const pu of pileups) {
+      depth += pu.depth[k];
+      mq2 += pu.mq2[k];
+    }
+    const samples = pileups.map((pu, s) => {
+      const ad = alleles.map((a) => pu.count[off + a]);
+      const dp = pu.count[off] + pu.count[off + 1] + pu.count[off + 2] + pu.count[off + 3];
+      const c = site.calls[s];
+      return `${gtString(c.gt)}:${c.gq}:${dp}:${ad.join(',')}:${c.pl.join(',')}`;
+    });
+    const mq = depth ? Math.round(Math.sqrt(mq2 / depth)) : 0;
+    const dp4 = [0, 0, 0, 0];
+    for (const pu of pileups) {
+      dp4[0] += pu.forward[off + ri];
+      dp4[1] += pu.count[off + ri] - pu.forward[off + ri];
+      for (const a of alleles.slice(1)) {
+        dp4[2] += pu.forward[off + a];
+        dp4[3] += pu.count[off + a] - pu.forward[off + a];
+      }
+    }
+    const fs = fisherStrand(dp4[0], dp4[1], dp4[2], dp4[3]);
+    const filter = filterOf(site.qual, depth, fs, o);
+    const alt = alleles.slice(1).map((a) => BASES[a]).join(',');
+    snvSites.push({
+      pos: start + k,
+      altFrac: (dp4[2] + dp4[3]) / tot,
+      head: `${chrom}\t${start + k + 1}\t.\t${refBase}\t${alt}\t${fmtQual(site.qual)}`,
+      filter,
+      tail: `DP=${depth};DP4=${dp4.join(',')};FS=${fmtQual(fs)};MQ=${mq}\tGT:GQ:DP:AD:PL\t${samples.join('\t')}`,
+    });
+    snvs++;
+  }
+  // ---- indels
+  const keys = new Set<string>();
+  for (const pu of pileups) for (const k of pu.indels.keys()) keys.add(k);
+  for (const key of keys) {
+    const ev = pileups.find((pu) => pu.indels.has(key))!.indels.get(key)!;
+    const sup = pileups.map((pu) => indelSupport(pu, ev, key));
+    const alt = sup.reduce((s, x) => s + x.alt, 0);
+    const ref = sup.reduce((s, x) => s + x.ref, 0);
+    if (alt < o.minAltReads || alt / (alt + ref) < o.minIndelFraction) continue;
+    const site = callSite(
+      sup.map((x) => indelLogLiks(x.alt, x.ref)),
+      2,
+      o.indelTheta,
+    );
+    if (!site.calls.some((c) => c.gt[1] > 0) || site.qual < o.minQual) continue;
+    if (site.qual >= o.lowQual) indelSpans.push([ev.anchor, ev.anchor + ev.ref.length, Math.abs(ev.ref.length - ev.alt.length)]);
+    if (ev.anchor < start || ev.anchor >= end) continue; // another region emits it
+    const depth = alt + ref;
+    const mq = depth ? Math.round(Math.sqrt(sup.reduce((s, x) => s + x.mq2, 0) / depth)) : 0;
+    const dp4 = [0, 0, 0, 0];
+    for (const x of sup) {
+      dp4[0] += x.refFwd;
+      dp4[1] += x.ref - x.refFwd;
+      dp4[2] += x.altFwd;
+      dp4[3] += x.alt - x.altFwd;
+    }
+    const fs = fisherStrand(dp4[0], dp4[1], dp4[2], dp4[3]);
+    const samples = sup.map((x, s) => {
+      const c = site.calls[s];
+      return `${gtString(c.gt)}:${c.gq}:${x.alt + x.ref}:${x.ref},${x.alt}:${c.pl.join(',')}`;
+    });
+    out.push({
+      pos: ev.anchor,
+      order: 1,
+      line: `${chrom}\t${ev.anchor + 1}\t.\t${ev.ref}\t${ev.alt}\t${fmtQual(site.qual)}\t${filterOf(site.qual, depth, fs, o)}\tINDEL;DP=${depth};DP4=${dp4.join(',')};FS=${fmtQual(fs)};MQ=${mq}\tGT:GQ:DP:AD:PL\t${samples.join('\t')}`,
+    });
+    indels++;
+  }
+  void ns;
+  // SNVs next to a confident indel with few alternate reads are usually misaligned indel reads
+  // the window grows with the indel's length: reads ending inside a long event are the ones misaligned
+  const near = (pos: number) =>
+    indelSpans.some(([a, b, len]) => {
+      const gap = Math.min(o.indelGap + len, INDEL_MARGIN);
+      return pos >= a - gap && pos < b + gap;
+    });
+  for (const v of snvSites) {
+    let filter = v.filter;
+    if (v.altFrac < o.indelGapFraction && near(v.pos)) {
+      filter = filter === 'PASS' ? 'IndelGap' : `${filter};IndelGap`;
+    }
+    out.push({ pos: v.pos, order: 0, line: `${v.head}\t${filter}\t${v.tail}` });
+  }
+  out.sort((a, b) => a.pos - b.pos || a.order - b.order || (a.line < b.line ? -1 : a.line > b.line ? 1 : 0));
+  return { lines: out.map((x) => x.line), snvs, indels };
+}
+
+function callSnv(pileups: RegionPileup[], off: number, alleles: number[], theta: number): SiteCall {
+  return callSite(
+    pileups.map((pu) => snvLogLiks(pu.s1, pu.s2, pu.s3, off, alleles)),
+    alleles.length,
+    theta,
+  );
+}
+
+function filterOf(qual: number, depth: number, fs: number, o: { lowQual: number; minDepth: number; maxStrandBias: number }): string {
+  const f: string[] = [];
+  if (qual < o.lowQual) f.push('LowQual');
+  if (depth < o.minDepth) f.push('LowDepth');
+  if (fs > o.maxStrandBias) f.push('StrandBias');
+  return f.length ? f.join(';') : 'PASS';
+}
