@@ -12,6 +12,7 @@
  * new output does not have. Readers never see a row twice; other runs and samples of the
  * patient are untouched. Nothing is moved until every slice has succeeded.
  */
+import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
@@ -82,9 +83,17 @@ export interface ToParquetResult {
 
 const SAFE_NAME = /[^A-Za-z0-9._-]/g;
 
-/** The file-name prefix shared by every part of one (run, samples) load. */
+/**
+ * The file-name prefix shared by every part of one (run, samples) load: the sample id for
+ * one sample, a digest of the set for several (no separator from the id alphabet is free,
+ * and '+' is mangled by some S3 tools).
+ */
 export function partStem(runId: string, sampleIds: readonly string[]): string {
-  return `part-${runId.replace(SAFE_NAME, '_')}-${sampleIds.map((s) => s.replace(SAFE_NAME, '_')).join('+')}`;
+  const samples =
+    sampleIds.length === 1
+      ? sampleIds[0].replace(SAFE_NAME, '_')
+      : `m${createHash('sha256').update([...sampleIds].sort().join('\n')).digest('hex').slice(0, 12)}`;
+  return `part-${runId.replace(SAFE_NAME, '_')}-${samples}`;
 }
 
 interface Plan {

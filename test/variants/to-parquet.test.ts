@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parquetToTable } from '../../src/formats/parquet.js';
 import { LocalLake } from '../../src/lake/local.js';
+import { openLake } from '../../src/lake/open.js';
+import { startS3Server } from '../helpers/s3server.js';
 import type { Lake } from '../../src/lake/types.js';
 import { openLakeSql } from '../../src/query/sql.js';
 import { vcfToParquet, type ToParquetDeps } from '../../src/stages/to-parquet.js';
@@ -197,6 +199,34 @@ describe('VCF → Parquet variant lake', () => {
       expect(new Set(per.map((p) => p.h)).size).toBe(1);
     } finally {
       sql.close();
+    }
+  });
+
+  it('an S3 lake: the load publishes there, and SQL reads it through the local mirror, stale files dropped', async () => {
+    const s3 = await startS3Server();
+    try {
+      const lake = await openLake(s3.config('lake'));
+      const cacheDir = join(dir, 's3-cache');
+      await vcfToParquet({ vcfPath: vcfGz, patientId: 'P9', runId: 'r1', sliceBytes: 40_000 }, { lake, runTask: inline });
+      const expected = expectedAlleles(vcfText);
+      let sql = await openLakeSql(lake, { cacheDir });
+      try {
+        const [n] = await sql.query("SELECT count(*) AS n FROM variants WHERE patient_id = 'P9'");
+        expect(Number(n.n)).toBe(expected.length);
+      } finally {
+        sql.close();
+      }
+      // Reload with other slices: the mirror must follow the lake (old parts gone), not add to it.
+      await vcfToParquet({ vcfPath: vcfGz, patientId: 'P9', runId: 'r1', sliceBytes: 1 << 30 }, { lake, runTask: inline });
+      sql = await openLakeSql(lake, { cacheDir });
+      try {
+        const [n] = await sql.query('SELECT count(*) AS n FROM variants');
+        expect(Number(n.n)).toBe(expected.length);
+      } finally {
+        sql.close();
+      }
+    } finally {
+      await s3.close();
     }
   });
 
