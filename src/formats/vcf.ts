@@ -1,10 +1,11 @@
 /**
- * VCF: the header (parsed and checked here) and record parsing (through @gmod/vcf, with
- * the structural checks it leaves to the caller). Readers take text in batches of lines:
+ * VCF: the header and data lines, parsed and checked here. Records are cut into their
+ * columns once; INFO keys and sample fields are read on demand (`infoValue`,
+ * `sampleColumn`), since a consumer wants a few of them and parsing all was most of the
+ * cost of loading a VCF into the lake (profiled). Readers take text in batches of lines:
  * where the bytes come from (BGZF blocks, a gzip stream, a plain file) is the caller's
  * business, so a worker can parse a slice of a file without seeing the rest.
  */
-import VCFParser, { type Variant } from '@gmod/vcf';
 import { InputError } from '../util/errors.js';
 
 export interface VcfFieldDef {
@@ -114,7 +115,42 @@ export interface VcfRecord {
   alts: string[];
   qual: number | null;
   filter: string;
-  variant: Variant;
+  /** INFO as written ('.' when empty); read keys with `infoValue`. */
+  info: string;
+  /** FORMAT as written, undefined for sites-only VCFs. */
+  format: string | undefined;
+  /** The line, and the offset of its first sample column (line.length if none). */
+  line: string;
+  samplesFrom: number;
+}
+
+/**
+ * One INFO key's value as written ('' for a flag), undefined when absent. A scan of the
+ * INFO text: records are read for a few keys each, so parsing all of INFO is wasted work.
+ */
+export function infoValue(info: string, key: string): string | undefined {
+  let from = 0;
+  for (;;) {
+    const at = info.indexOf(key, from);
+    if (at < 0) return undefined;
+    const before = at === 0 || info.charCodeAt(at - 1) === 59; /* ; */
+    const after = at + key.length;
+    const c = info.charCodeAt(after);
+    if (before && (after === info.length || c === 59)) return '';
+    if (before && c === 61 /* = */) {
+      const end = info.indexOf(';', after + 1);
+      return info.slice(after + 1, end < 0 ? info.length : end);
+    }
+    from = at + 1;
+  }
+}
+
+/** Sample column `column` (0-based) of a record, as written. */
+export function sampleColumn(r: VcfRecord, column: number): string {
+  let start = r.samplesFrom;
+  for (let i = 0; i < column; i++) start = r.line.indexOf('\t', start) + 1;
+  const end = r.line.indexOf('\t', start);
+  return r.line.slice(start, end < 0 ? r.line.length : end);
 }
 
 const REF_RE = /^[ACGTNacgtn]+$/;
@@ -125,14 +161,12 @@ const ALT_RE = /^(?:[ACGTNacgtn]+|\*|<[^<>]+>|[ACGTNacgtn]*[[\]][^[\]]+[[\]][ACG
  * downstream consumer relies on (column count, POS, REF/ALT alphabet, QUAL).
  */
 export class VcfRecordParser {
-  private readonly parser: VCFParser;
   readonly columns: number;
 
   constructor(
     readonly header: VcfHeader,
     readonly file: string,
   ) {
-    this.parser = new VCFParser({ header: header.text, strict: false });
     this.columns = header.samples.length ? 9 + header.samples.length : 8;
   }
 
@@ -168,13 +202,17 @@ export class VcfRecordParser {
     const qualText = line.slice(t5 + 1, t6);
     const qual = qualText === '.' ? null : Number(qualText);
     if (qual !== null && !Number.isFinite(qual)) bad('QUAL', `QUAL must be a number or '.', found ${JSON.stringify(qualText)}`);
-    let variant: Variant;
-    try {
-      variant = this.parser.parseLine(line);
-    } catch (e) {
-      return bad('INFO', `unparseable record: ${(e as Error).message}`);
+    const info = line.slice(t7 + 1, this.columns > 8 ? line.indexOf('\t', t7 + 1) : line.length);
+    if (info === '') bad('INFO', "empty INFO (use '.')");
+    let format: string | undefined;
+    let samplesFrom = line.length;
+    if (this.columns > 8) {
+      const t8 = line.indexOf('\t', t7 + 1);
+      const t9 = line.indexOf('\t', t8 + 1);
+      format = line.slice(t8 + 1, t9);
+      samplesFrom = t9 + 1;
     }
-    return { chrom, pos, id: line.slice(t2 + 1, t3), ref, alts, qual, filter: line.slice(t6 + 1, t7 < 0 ? undefined : t7), variant };
+    return { chrom, pos, id: line.slice(t2 + 1, t3), ref, alts, qual, filter: line.slice(t6 + 1, t7), info, format, line, samplesFrom };
   }
 }
 

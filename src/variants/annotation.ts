@@ -3,7 +3,7 @@
  * consequence per alternate allele from a VEP-style CSQ field (preferred) or from bcftools
  * csq's BCSQ field, and known-variant fields.
  */
-import type { VcfHeader } from '../formats/vcf.js';
+import { infoValue, type VcfHeader } from '../formats/vcf.js';
 
 export type Impact = 'HIGH' | 'MODERATE' | 'LOW' | 'MODIFIER';
 
@@ -80,7 +80,7 @@ export const NO_ANNOTATION: AlleleAnnotation = { gene: null, transcript: null, c
 /** How to read annotations from records of one VCF, decided once from its header. */
 export interface AnnotationReader {
   /** Annotation of alternate allele `altIndex` (0-based) of a record. */
-  forAllele(info: Record<string, unknown>, ref: string, alts: readonly string[], altIndex: number): AlleleAnnotation;
+  forAllele(info: string, ref: string, alts: readonly string[], altIndex: number): AlleleAnnotation;
   /** INFO keys copied from known-variant databases (header Description starts with "[known:"). */
   knownKeys: string[];
 }
@@ -95,10 +95,9 @@ function nonEmpty(s: string | undefined): string | null {
   return s === undefined || s === '' ? null : s;
 }
 
-function infoStrings(v: unknown): string[] {
-  if (Array.isArray(v)) return v.filter((x): x is string | number => x !== undefined && x !== null).map(String);
-  if (typeof v === 'string') return [v];
-  return [];
+function infoStrings(info: string, key: string): string[] {
+  const v = infoValue(info, key);
+  return v ? v.split(',') : [];
 }
 
 export function annotationReader(header: VcfHeader): AnnotationReader {
@@ -125,7 +124,7 @@ export function annotationReader(header: VcfHeader): AnnotationReader {
         const wantVep = vepAllele(ref, want);
         let best: AlleleAnnotation | undefined;
         let bestRank = -1;
-        for (const entry of infoStrings(info.CSQ)) {
+        for (const entry of infoStrings(info, 'CSQ')) {
           const f = entry.split('|');
           const allele = iAllele >= 0 ? f[iAllele] : undefined;
           if (allele !== undefined && allele !== want && allele !== wantVep) continue;
@@ -156,7 +155,7 @@ export function annotationReader(header: VcfHeader): AnnotationReader {
       forAllele(info) {
         let best: AlleleAnnotation | undefined;
         let bestRank = -1;
-        for (const entry of infoStrings(info.BCSQ)) {
+        for (const entry of infoStrings(info, 'BCSQ')) {
           const f = entry.split('|');
           const consequence = nonEmpty(f[0]);
           if (!consequence || consequence.startsWith('@')) continue;

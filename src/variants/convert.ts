@@ -3,7 +3,7 @@
  * tables per chromosome. Runs inside the `variants` worker on one slice of a VCF.
  */
 import { Float64, Int32, Int64, Table, Utf8, makeData, makeVector, type Vector } from 'apache-arrow';
-import { parseGenotype, VcfRecordParser, type VcfHeader } from '../formats/vcf.js';
+import { infoValue, parseGenotype, sampleColumn, VcfRecordParser, type VcfHeader } from '../formats/vcf.js';
 import { InputError } from '../util/errors.js';
 import { annotationReader, type AnnotationReader } from './annotation.js';
 import { VARIANTS_SCHEMA } from './schema.js';
@@ -222,29 +222,34 @@ export class VariantConverter {
     const id = r.id === '.' ? null : r.id;
     const filter = r.filter === '.' ? null : r.filter;
     const end = r.pos + r.ref.length - 1;
-    const info = r.variant.INFO as Record<string, unknown>;
+    const info = r.info;
     const anns = r.alts.map((_, a) => this.annotations.forAllele(info, r.ref, r.alts, a));
     let known: string | null = null;
     if (this.annotations.knownKeys.length) {
-      const k: Record<string, unknown> = {};
-      for (const key of this.annotations.knownKeys) if (info[key] !== undefined) k[key] = info[key];
+      const k: Record<string, string[] | true> = {};
+      for (const key of this.annotations.knownKeys) {
+        const v = infoValue(info, key);
+        if (v !== undefined) k[key] = v === '' ? true : v.split(',');
+      }
       if (Object.keys(k).length) known = JSON.stringify(k);
     }
 
-    // Per selected sample: GT, DP, AD, GQ as strings (ranges into the line; no objects).
+    // Per selected sample: GT, DP, AD, GQ as written (FORMAT positions cached per FORMAT string).
+    const fmt = r.format === undefined ? undefined : this.formatIndex(r.format);
     const nSamples = this.parser.header.samples.length;
     const gts = new Array<string | undefined>(nSamples);
     const dps = new Array<string | undefined>(nSamples);
     const ads = new Array<string | undefined>(nSamples);
     const gqs = new Array<string | undefined>(nSamples);
-    if (nSamples > 0 && r.variant.FORMAT) {
-      r.variant.processFormatFields(['GT', 'DP', 'AD', 'GQ'], (str, ranges, s) => {
-        const get = (k: number) => (ranges[2 * k] < 0 ? undefined : str.slice(ranges[2 * k], ranges[2 * k + 1]));
-        gts[s] = get(0);
-        dps[s] = get(1);
-        ads[s] = get(2);
-        gqs[s] = get(3);
-      });
+    if (fmt) {
+      for (const sel of this.ctx.samples) {
+        const f = sampleColumn(r, sel.column).split(':');
+        const get = (i: number) => (i < 0 || i >= f.length ? undefined : f[i]);
+        gts[sel.column] = get(fmt.gt);
+        dps[sel.column] = get(fmt.dp);
+        ads[sel.column] = get(fmt.ad);
+        gqs[sel.column] = get(fmt.gq);
+      }
     }
 
     for (const sel of this.ctx.samples) {
@@ -292,6 +297,18 @@ export class VariantConverter {
         cols.known.push(known);
       }
     }
+  }
+
+  private readonly formats = new Map<string, { gt: number; dp: number; ad: number; gq: number }>();
+
+  private formatIndex(format: string): { gt: number; dp: number; ad: number; gq: number } {
+    let f = this.formats.get(format);
+    if (!f) {
+      const keys = format.split(':');
+      f = { gt: keys.indexOf('GT'), dp: keys.indexOf('DP'), ad: keys.indexOf('AD'), gq: keys.indexOf('GQ') };
+      this.formats.set(format, f);
+    }
+    return f;
   }
 
   finish(): ConvertResult {
