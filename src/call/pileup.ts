@@ -7,12 +7,15 @@
  *   S1[b] = Σ log10(1 − e)           (the read's base is the allele)
  *   S2[b] = Σ log10(e / 3)           (it is not)
  *   S3[b] = Σ log10((1 − e + e/3)/2) (it is one of the two alleles of a heterozygote)
- * which give every diploid genotype likelihood exactly (see genotype.ts) in one pass.
+ * which give every diploid genotype likelihood exactly (see genotype.ts) in one pass over
+ * the bases. Bases of a read that ends next to a candidate indel it does not carry are left
+ * out (maskFor): such read ends are usually the indel aligned as mismatches.
  *
  * Indels: events from the CIGARs (I/D ops not at a read end) of reads overlapping
  * [start − pad, end + pad), left-aligned and normalised against the reference, kept when their
  * normalised POS lies in the region; each read's span and its set of events are kept
- * so reference support can be counted per candidate.
+ * so support can be counted per candidate (indelSupport: a read counts for the reference
+ * only when it spans the event with INDEL_FLANK + length bases on both sides).
  */
 import { open } from 'node:fs/promises';
 import type { BaiIndex } from '../formats/bai.js';
@@ -237,107 +240,110 @@ export function buildPileup(
   // counts bases, masking read ends that a candidate indel explains (see maskFor).
   let strong: { anchor: number; refLen: number; len: number; key: string }[] = [];
   for (let phase = 0; phase < 2; phase++) {
-  let readNo = 0;
-  if (phase === 1) {
-    const support = new Map<string, number>();
-    for (const sp of pu.reads) for (const k of sp.indels) support.set(k, (support.get(k) ?? 0) + 1);
-    strong = [...support]
-      .filter(([, n]) => n >= 2)
-      .map(([key]) => {
-        const ev = pu.indels.get(key)!;
-        return { anchor: ev.anchor, refLen: ev.ref.length, len: Math.abs(ev.ref.length - ev.alt.length), key };
-      })
-      .sort((a, b) => a.anchor - b.anchor);
-  }
-  for (const r of records) {
-    const flag = r.readUInt16LE(18);
-    if (flag & SKIP_FLAGS) continue;
-    const mapq = r[13];
-    if (mapq < minMapQ || mapq === 255) continue;
-    const nameLen = r[12];
-    const nCig = r.readUInt16LE(16);
-    const lSeq = r.readInt32LE(20);
-    const cigOff = 36 + nameLen;
-    const seqOff = cigOff + 4 * nCig;
-    const qualOff = seqOff + ((lSeq + 1) >> 1);
-    const reverse = (flag & 0x10) !== 0;
-    const span: ReadSpan = phase === 0 ? { start: r.readInt32LE(8), end: 0, mapq, reverse, indels: [] } : pu.reads[readNo++];
-    const [maskLo, maskHi] = phase === 1 ? maskFor(span, strong) : [0, 0];
-    let rp = span.start;
-    let qp = 0;
-    const qcap = Math.min(mapq, 99);
-    const mq2 = mapq * mapq;
-    // index of the first and last ops that consume the query and are aligned (M/=/X)
-    let firstM = -1;
-    let lastM = -1;
-    for (let i = 0; i < nCig; i++) {
-      const op = r.readUInt32LE(cigOff + 4 * i) & 0xf;
-      if (op === 0 || op === 7 || op === 8) {
-        if (firstM < 0) firstM = i;
-        lastM = i;
-      }
+    let readNo = 0;
+    if (phase === 1) {
+      const support = new Map<string, number>();
+      for (const sp of pu.reads) for (const k of sp.indels) support.set(k, (support.get(k) ?? 0) + 1);
+      strong = [...support]
+        .filter(([, n]) => n >= 2)
+        .map(([key]) => {
+          const ev = pu.indels.get(key)!;
+          return { anchor: ev.anchor, refLen: ev.ref.length, len: Math.abs(ev.ref.length - ev.alt.length), key };
+        })
+        .sort((a, b) => a.anchor - b.anchor);
     }
-    for (let i = 0; i < nCig; i++) {
-      const c = r.readUInt32LE(cigOff + 4 * i);
-      const op = c & 0xf;
-      const len = c >>> 4;
-      if (op === 0 || op === 7 || op === 8) {
-        const a = phase === 0 ? 0 : Math.max(rp, start);
-        const b = phase === 0 ? 0 : Math.min(rp + len, end);
-        for (let x = a; x < b; x++) {
-          const qi = qp + (x - rp);
-          const code = (r[seqOff + (qi >> 1)] >> (qi & 1 ? 0 : 4)) & 0xf;
-          const k = x - start;
-          depth[k]++;
-          mqSq[k] += mq2;
-          const bi = NT16_TO_IDX[code];
-          if (bi < 0 || x < maskLo || x >= maskHi) continue;
-          const bq = r[qualOff + qi];
-          if (bq < minBaseQ || bq === 255) continue;
-          const q = bq < qcap ? bq : qcap;
-          const j = k * 4 + bi;
-          count[j]++;
-          if (!reverse) forward[j]++;
-          s1[j] += L1[q];
-          s2[j] += L2[q];
-          s3[j] += L3[q];
+    for (const r of records) {
+      const flag = r.readUInt16LE(18);
+      if (flag & SKIP_FLAGS) continue;
+      const mapq = r[13];
+      if (mapq < minMapQ || mapq === 255) continue;
+      const nameLen = r[12];
+      const nCig = r.readUInt16LE(16);
+      const lSeq = r.readInt32LE(20);
+      const cigOff = 36 + nameLen;
+      const seqOff = cigOff + 4 * nCig;
+      const qualOff = seqOff + ((lSeq + 1) >> 1);
+      const reverse = (flag & 0x10) !== 0;
+      const span: ReadSpan = phase === 0 ? { start: r.readInt32LE(8), end: 0, mapq, reverse, indels: [] } : pu.reads[readNo++];
+      const [maskLo, maskHi] = phase === 1 ? maskFor(span, strong) : [0, 0];
+      let rp = span.start;
+      let qp = 0;
+      const qcap = Math.min(mapq, 99);
+      const mq2 = mapq * mapq;
+      // index of the first and last ops that consume the query and are aligned (M/=/X)
+      let firstM = -1;
+      let lastM = -1;
+      for (let i = 0; i < nCig; i++) {
+        const op = r.readUInt32LE(cigOff + 4 * i) & 0xf;
+        if (op === 0 || op === 7 || op === 8) {
+          if (firstM < 0) firstM = i;
+          lastM = i;
         }
-        rp += len;
-        qp += len;
-      } else if (op === 1) {
-        if (phase === 0 && i > firstM && i < lastM && rp >= start - pad && rp < end + pad) {
-          let ins = '';
-          for (let t = 0; t < len; t++) {
-            const qi = qp + t;
-            ins += NT16[(r[seqOff + (qi >> 1)] >> (qi & 1 ? 0 : 4)) & 0xf];
+      }
+      for (let i = 0; i < nCig; i++) {
+        const c = r.readUInt32LE(cigOff + 4 * i);
+        const op = c & 0xf;
+        const len = c >>> 4;
+        if (op === 0 || op === 7 || op === 8) {
+          const a = phase === 0 ? 0 : Math.max(rp, start);
+          const b = phase === 0 ? 0 : Math.min(rp + len, end);
+          for (let x = a; x < b; x++) {
+            const qi = qp + (x - rp);
+            const code = (r[seqOff + (qi >> 1)] >> (qi & 1 ? 0 : 4)) & 0xf;
+            const k = x - start;
+            depth[k]++;
+            mqSq[k] += mq2;
+            const bi = NT16_TO_IDX[code];
+            if (bi < 0 || x < maskLo || x >= maskHi) continue;
+            const bq = r[qualOff + qi];
+            if (bq < minBaseQ || bq === 255) continue;
+            const q = bq < qcap ? bq : qcap;
+            const j = k * 4 + bi;
+            count[j]++;
+            if (!reverse) forward[j]++;
+            s1[j] += L1[q];
+            s2[j] += L2[q];
+            s3[j] += L3[q];
           }
-          if (!ins.includes('N')) {
-            const ev = normaliseIndel(refSeq, refOff, rp, 0, ins);
+          rp += len;
+          qp += len;
+        } else if (op === 1) {
+          if (phase === 0 && i > firstM && i < lastM && rp >= start - pad && rp < end + pad) {
+            let ins = '';
+            for (let t = 0; t < len; t++) {
+              const qi = qp + t;
+              ins += NT16[(r[seqOff + (qi >> 1)] >> (qi & 1 ? 0 : 4)) & 0xf];
+            }
+            if (!ins.includes('N')) {
+              const ev = normaliseIndel(refSeq, refOff, rp, 0, ins);
+              if (ev) span.indels.push(addIndel(pu, ev));
+            }
+          }
+          qp += len;
+        } else if (op === 2) {
+          if (phase === 0 && i > firstM && i < lastM && rp >= start - pad && rp < end + pad) {
+            const ev = normaliseIndel(refSeq, refOff, rp, len, '');
             if (ev) span.indels.push(addIndel(pu, ev));
           }
-        }
-        qp += len;
-      } else if (op === 2) {
-        if (phase === 0 && i > firstM && i < lastM && rp >= start - pad && rp < end + pad) {
-          const ev = normaliseIndel(refSeq, refOff, rp, len, '');
-          if (ev) span.indels.push(addIndel(pu, ev));
-        }
-        rp += len;
-      } else if (op === 3) rp += len;
-      else if (op === 4) qp += len;
+          rp += len;
+        } else if (op === 3) rp += len;
+        else if (op === 4) qp += len;
+      }
+      if (phase === 0) {
+        span.end = rp;
+        if (rp - span.start > pu.maxSpan) pu.maxSpan = rp - span.start;
+        pu.reads.push(span);
+      }
     }
-    if (phase === 0) {
-      span.end = rp;
-      if (rp - span.start > pu.maxSpan) pu.maxSpan = rp - span.start;
-      pu.reads.push(span);
-    }
-  }
   }
   // keep candidates whose POS is in the region, or just outside it (INDEL_MARGIN): those are
   // not emitted here but filter SNVs next to them (region.ts) the same way in every plan
   for (const [k, ev] of pu.indels) if (ev.anchor < start - INDEL_MARGIN || ev.anchor >= end + INDEL_MARGIN) pu.indels.delete(k);
   return pu;
 }
+
+/** Flank (plus the indel's length) a read needs on both sides of an indel to count as reference support. */
+export const INDEL_FLANK = 20;
 
 /** Bases this far (plus the indel's length) from a read end may be explained by an indel. */
 export const END_WINDOW = 20;
@@ -389,6 +395,9 @@ export function indelSupport(
   let refFwd = 0;
   let mq2 = 0;
   const need = ev.anchor + ev.ref.length + 1;
+  // a read counts for the reference only when it spans the event with flanks: one that
+  // ends next to it may be the indel aligned as mismatches (INDEL_FLANK + length)
+  const flank = INDEL_FLANK + Math.abs(ev.ref.length - ev.alt.length);
   // reads are sorted by start; a read may start after the anchor when its indel was left-aligned
   let hiIdx = pu.reads.length;
   {
@@ -408,7 +417,7 @@ export function indelSupport(
       alt++;
       if (!r.reverse) altFwd++;
       mq2 += r.mapq * r.mapq;
-    } else if (r.start <= ev.anchor && r.end >= need) {
+    } else if (r.start <= ev.anchor - flank && r.end >= need + flank) {
       ref++;
       if (!r.reverse) refFwd++;
       mq2 += r.mapq * r.mapq;

@@ -116,7 +116,6 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
   const indelSpans: [number, number, number][] = [];
   let snvs = 0;
   let indels = 0;
-  const ns = pileups.length;
   // ---- SNVs
   const pooledBuf = new Int32Array(4);
   for (let k = 0; k < end - start; k++) {
@@ -218,7 +217,6 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
     });
     indels++;
   }
-  void ns;
   // SNVs next to a confident indel with few alternate reads are usually misaligned indel reads
   // the window grows with the indel's length: reads ending inside a long event are the ones misaligned
   const near = (pos: number) =>

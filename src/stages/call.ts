@@ -4,14 +4,14 @@
  * called on the run's pool (src/call/). On an S3 lake the BAM and BAI are downloaded
  * to a temporary directory first (the caller reads them by random access).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { callVariants, type CallVariantsResult } from '../call/call.js';
 import type { CallOptions } from '../call/region.js';
 import type { TaskPool } from '../engine/pool.js';
+import { lakeFileCopy } from '../lake/local-file.js';
 import type { Lake } from '../lake/types.js';
 import type { Logger } from '../util/log.js';
 
@@ -38,27 +38,16 @@ export interface CallSampleResult extends Omit<CallVariantsResult, 'out' | 'inde
   tbi: string;
 }
 
-async function localCopy(lake: Lake, key: string, dir: string): Promise<string> {
-  const direct = lake.localPath(key);
-  if (direct) return direct;
-  const path = join(dir, key.replace(/[^A-Za-z0-9._-]/g, '_'));
-  await pipeline(await lake.get(key), createWriteStream(path));
-  return path;
-}
-
 export async function callSample(input: CallSampleInput, deps: CallSampleDeps): Promise<CallSampleResult> {
   const { lake, pool, log } = deps;
   const tmp = await mkdtemp(join(tmpdir(), 'genolake-call-'));
   try {
     const bams: string[] = [];
     for (const key of input.bamKeys) {
-      const bam = await localCopy(lake, key, tmp);
-      const bai = await localCopy(lake, `${key}.bai`, tmp);
-      if (bai !== `${bam}.bai`) {
-        // downloaded under a mangled name: put the index next to the BAM copy
-        const { rename } = await import('node:fs/promises');
-        await rename(bai, `${bam}.bai`);
-      }
+      // The index must sit beside the BAM: on S3 both are downloaded under matching names.
+      const name = `sample-${bams.length}.bam`;
+      const bam = await lakeFileCopy(lake, key, tmp, name);
+      await lakeFileCopy(lake, `${key}.bai`, tmp, `${name}.bai`);
       bams.push(bam);
     }
     const out = join(tmp, 'calls.vcf.gz');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { callSite, fisherStrand, genotypePairs, gtIndex, indelLogLiks, snvLogLiks } from '../../src/call/genotype.js';
-import { normaliseIndel, reg2bins } from '../../src/call/pileup.js';
+import { END_WINDOW, maskFor, normaliseIndel, reg2bins } from '../../src/call/pileup.js';
 import { parseBed, planRegions } from '../../src/call/regions.js';
 import { reg2bin } from '../../src/formats/bam.js';
 import { alleleKeys } from '../../src/call/compare.js';
@@ -57,6 +57,22 @@ describe('indel normalisation', () => {
     // the offset of the window is honoured; walking off the window gives no anchor
     expect(normaliseIndel(ref, 1000, 1005, 1, '')).toEqual({ anchor: 1001, ref: 'AT', alt: 'A' });
     expect(normaliseIndel('TTTT', 0, 2, 1, '')).toBeUndefined();
+  });
+});
+
+describe('read-end masking', () => {
+  it('leaves out the bases of a read beyond a nearby indel it does not carry', () => {
+    const del = { anchor: 1000, refLen: 4, len: 3, key: '1000:ACGT:A' };
+    const read = (start: number, end: number, indels: string[] = []) => ({ start, end, mapq: 60, reverse: false, indels });
+    // ends 10 bases after the deletion: bases after the anchor are suspect
+    expect(maskFor(read(870, 1014), [del])).toEqual([870, 1001]);
+    // starts shortly before it: bases up to the end of the locus are suspect
+    expect(maskFor(read(995, 1145), [del])).toEqual([1004, 1145]);
+    // carries it, or spans it with long flanks: nothing masked
+    expect(maskFor(read(870, 1014, [del.key]), [del])).toEqual([870, 1014]);
+    expect(maskFor(read(900, 1050), [del])).toEqual([900, 1050]);
+    expect(maskFor(read(900, 1004 + END_WINDOW + 3), [del])).toEqual([900, 1004 + END_WINDOW + 3]);
+    expect(maskFor(read(900, 1050), [])).toEqual([900, 1050]);
   });
 });
 
