@@ -76,15 +76,6 @@ export function scoreExp(outText: string): { pass: number; total: number; fails:
   return { pass, total, fails };
 }
 
-export function haveBcftools(): boolean {
-  try {
-    execFileSync('bcftools', ['--version'], { stdio: 'pipe' });
-    execFileSync('samtools', ['--version'], { stdio: 'pipe' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs Debian's bcftools csq; returns the output VCF text. */
 export function runBcftoolsCsq(fasta: string, gff: string, vcf: string, extra: string[] = []): string {
