@@ -359,6 +359,7 @@ export async function runPipeline<const S extends readonly AnyStage[]>(
               counter.taskDone();
               return;
             }
+            stageLog.warn({ task: t.key }, `task ${t.key}: its checkpoint does not read back whole; running it again`);
           }
           if (local.signal.aborted) throw local.signal.reason;
           let r: R;

@@ -247,9 +247,26 @@ export class RunStore {
     return out;
   }
 
+  /**
+   * A checkpoint is only a shortcut: the work it records can always be redone. One that
+   * does not read back whole (a writer killed mid-put on a store without atomic puts, as
+   * s3rver is) therefore counts as not written, and the task or stage runs again.
+   */
+  private async readCheckpoint<T extends { stage: string }>(key: string, stage: string, field: keyof T): Promise<T | undefined> {
+    let cp: T | undefined;
+    try {
+      cp = await this.readJson<T>(key);
+    } catch (e) {
+      if (isGenolakeError(e) && (e as GenolakeError).code === 'RUN_CORRUPT') return undefined;
+      throw e;
+    }
+    if (!cp || typeof cp !== 'object' || cp.stage !== stage || !(field in cp)) return undefined;
+    return cp;
+  }
+
   async readTask(stage: string, key: string): Promise<{ result: unknown } | undefined> {
-    const cp = await this.readJson<TaskCheckpoint>(this.taskKey(stage, key));
-    return cp ? { result: cp.result } : undefined;
+    const cp = await this.readCheckpoint<TaskCheckpoint>(this.taskKey(stage, key), stage, 'result');
+    return cp && cp.key === key ? { result: cp.result } : undefined;
   }
 
   /** Stores the result and returns it as it will read back (the JSON round trip). */
@@ -261,7 +278,7 @@ export class RunStore {
   }
 
   async readStage(stage: string): Promise<{ output: unknown } | undefined> {
-    const cp = await this.readJson<StageCheckpoint>(this.stageKey(stage));
+    const cp = await this.readCheckpoint<StageCheckpoint>(this.stageKey(stage), stage, 'output');
     return cp ? { output: cp.output } : undefined;
   }
 

@@ -234,6 +234,40 @@ describe('runPipeline on the worker pool', () => {
     expect(r.state.status).toBe('done');
   });
 
+  it('treats a checkpoint cut short by a kill as unfinished: resume runs that task again', async () => {
+    const lake = newLake();
+    const count = tmpFile('count');
+    const ac = new AbortController();
+    const run = runPipeline(toyStages({ countFile: count, gate: { file: tmpFile('never'), from: 2 } }), {
+      lake,
+      runId: 'cut',
+      params: PARAMS,
+      threads: 2,
+      progress: false,
+      signal: ac.signal,
+    });
+    run.catch(() => undefined);
+    const store = new RunStore(lake, 'cut');
+    const deadline = Date.now() + 30_000;
+    while (!(await lake.exists(store.taskKey('upper', 'u1')))) {
+      if (Date.now() > deadline) throw new Error('task u1 never finished');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    ac.abort();
+    await expect(run).rejects.toMatchObject({ code: 'RUN_ABORTED' });
+    // What a writer killed mid-put leaves on a store without atomic puts.
+    const whole = (await lake.getBuffer(store.taskKey('upper', 'u1'))).toString('utf8');
+    await lake.put(store.taskKey('upper', 'u1'), whole.slice(0, 20));
+    expect(await store.readTask('upper', 'u1')).toBeUndefined();
+    const before = (await countLines(count)).get('end u1') ?? 0;
+
+    const r = await resumeRun(toyStages({ countFile: count }), { lake, runId: 'cut', progress: false });
+    expect((await countLines(count)).get('end u1')).toBe(before + 1);
+    expect((await countLines(count)).get('end u0')).toBe(1);
+    expect(r.outputs).toEqual((await reference()).outputs);
+    expect(await toyFiles(lake)).toEqual((await reference()).files);
+  });
+
   it('gives up on a task whose worker keeps dying after maxAttempts', async () => {
     const pool = createPool({ threads: 1, maxAttempts: 2 });
     const retries: number[] = [];
