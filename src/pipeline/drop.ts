@@ -11,7 +11,7 @@ import { defineStage, runPipeline, type AnyStage, type RunResult } from '../engi
 import { RunStore } from '../engine/run.js';
 import type { ProgressStream } from '../engine/progress.js';
 import type { Lake } from '../lake/types.js';
-import { ingestArchive, type IngestResult } from '../stages/ingest.js';
+import { ingestArchive, readRawRun, type IngestResult, type RawRun } from '../stages/ingest.js';
 import { shardReads, type ShardIndex } from '../stages/shard.js';
 import { alignSample, type AlignSampleResult } from '../stages/align.js';
 import { annotateSample, type AnnotateSampleResult } from '../stages/annotate.js';
@@ -23,6 +23,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildIndex, loadIndex } from '../align/index-file.js';
+import { DEFAULT_INDEX_PARAMS, type AlignParams } from '../align/kernel.js';
+import type { CallOptions } from '../call/region.js';
 import { metadataForDrop, type DropMetadataResult } from '../metadata/stage.js';
 import { GenolakeError } from '../util/errors.js';
 import { runIdForDrop, sha256File } from '../util/hash.js';
@@ -32,8 +34,23 @@ export const DEFAULT_READS_PER_SHARD = 250_000;
 
 /** Everything a drop run depends on; recorded in the run's state so `resume` rebuilds the same graph. */
 export interface DropParams {
-  /** Absolute path of the archive as first given. */
-  archive: string;
+  /** Absolute path of the archive as first given (or `lakePath`). */
+  archive?: string;
+  /** Instead of an archive: a run already ingested, `raw/patient_id=<P>/run_id=<R>/` (experiments). */
+  lakePath?: string;
+  /**
+   * Lake prefix every output goes under: '' for production, `experimental/<id>/` for an
+   * experiment, whose outputs then never mix with production data.
+   */
+  outRoot?: string;
+  /** Aligner scoring and search parameters over the defaults (experiments, `--param`). */
+  align?: Partial<AlignParams>;
+  /** Minimizer (seed) length of the aligner index when not the default; the index is cached per k. */
+  seedLength?: number;
+  /** Caller options over the defaults. */
+  call?: CallOptions;
+  /** Run the patient-metadata stage (default true; experiments leave patients to production). */
+  metadata?: boolean;
   readsPerShard: number;
   /** Provider registry (`FILE` or `dynamodb://table`); none → patients row from the manifest. */
   registry?: string;
@@ -44,18 +61,28 @@ export interface DropParams {
   [k: string]: unknown;
 }
 
-/** Lake prefix of a sample's per-run outputs (see README, "Lake layout"). */
-export function stagedPrefix(ingest: Pick<IngestResult, 'manifest' | 'runId'>): string {
+/** Lake prefix of a sample's per-run outputs (see README, "Lake layout"); `outRoot` is '' or `experimental/<id>/`. */
+export function stagedPrefix(ingest: Pick<IngestResult, 'manifest' | 'runId'>, outRoot = ''): string {
   const m = ingest.manifest;
-  return `staged/patient_id=${m.patient_id}/sample_id=${m.sample_id}/run_id=${ingest.runId}/`;
+  return `${outRoot}staged/patient_id=${m.patient_id}/sample_id=${m.sample_id}/run_id=${ingest.runId}/`;
+}
+
+/** The name a run's command line shows for its input. */
+function inputName(params: DropParams): string {
+  return params.archive ? basename(params.archive) : (params.lakePath ?? '?');
 }
 
 export function dropStages(params: DropParams) {
+  const outRoot = params.outRoot ?? '';
+  const commandLine = `genolake run ${inputName(params)}`;
   const ingest = defineStage({
     name: 'ingest',
-    async run(ctx): Promise<IngestResult> {
+    async run(ctx): Promise<IngestResult | RawRun> {
+      if (params.lakePath !== undefined) return readRawRun(ctx.lake, params.lakePath);
+      if (params.archive === undefined) throw new GenolakeError('RUN_NO_INPUT', 'the run has neither an archive nor a lake input');
       const r = await ingestArchive(ctx.lake, params.archive, { log: ctx.log });
-      if (r.runId !== ctx.runId) {
+      // Experiment runs have their own ids; a drop's id is its content's.
+      if (!outRoot && r.runId !== ctx.runId) {
         // The archive at this path changed since the run started: resuming would mix drops.
         throw new GenolakeError(
           'DROP_CHANGED',
@@ -78,7 +105,7 @@ export function dropStages(params: DropParams) {
         {
           readGroups: ing.readGroups.map((rg) => ({ id: rg.id, r1: rg.r1, ...(rg.r2 ? { r2: rg.r2 } : {}) })),
           readsPerShard: params.readsPerShard,
-          outPrefix: `${stagedPrefix(ing)}shards/`,
+          outPrefix: `${stagedPrefix(ing, outRoot)}shards/`,
         },
         { lake: ctx.lake, log: ctx.log, runTasks: ctx.runTasks, progress: ctx.progress },
       );
@@ -100,13 +127,15 @@ export function dropStages(params: DropParams) {
     },
   });
 
-  if (!params.reference) return [ingest, shard, metadata] as const satisfies readonly AnyStage[];
+  const front = params.metadata === false ? ([ingest, shard] as const) : ([ingest, shard, metadata] as const);
+  if (!params.reference) return front satisfies readonly AnyStage[];
   const reference = params.reference;
+  const seedLength = params.seedLength;
 
   const index = defineStage({
     name: 'index',
     async run(ctx): Promise<{ indexDir: string; fasta: string }> {
-      return { indexDir: await ensureIndex(reference, ctx.log), fasta: reference };
+      return { indexDir: await ensureIndex(reference, ctx.log, seedLength), fasta: reference };
     },
   });
 
@@ -126,10 +155,11 @@ export function dropStages(params: DropParams) {
         {
           shards: sh,
           indexDir: idx.indexDir,
-          outPrefix: `${stagedPrefix(ing)}alignment/`,
+          outPrefix: `${stagedPrefix(ing, outRoot)}alignment/`,
           sampleId: ing.manifest.sample_id,
           readGroupFields: fields,
-          commandLine: `genolake run ${basename(params.archive)}`,
+          ...(params.align ? { params: params.align } : {}),
+          commandLine,
         },
         { lake: ctx.lake, pool: ctx.pool, log: ctx.log, progress: ctx.progress },
       );
@@ -141,7 +171,7 @@ export function dropStages(params: DropParams) {
     deps: [ingest, align],
     async run(ctx, { ingest: ing, align: al }): Promise<CallSampleResult> {
       return callSample(
-        { bamKeys: [al.bam], reference, outPrefix: `${stagedPrefix(ing)}calls/`, commandLine: `genolake run ${basename(params.archive)}` },
+        { bamKeys: [al.bam], reference, outPrefix: `${stagedPrefix(ing, outRoot)}calls/`, ...(params.call ? { options: params.call } : {}), commandLine },
         { lake: ctx.lake, pool: ctx.pool, log: ctx.log },
       );
     },
@@ -153,7 +183,7 @@ export function dropStages(params: DropParams) {
     deps: [ingest, call],
     async run(ctx, { ingest: ing, call: c }): Promise<AnnotateSampleResult | null> {
       if (!genes) return null;
-      return annotateSample({ vcfKey: c.vcf, reference, genes, outPrefix: `${stagedPrefix(ing)}annotated/` }, { lake: ctx.lake, log: ctx.log });
+      return annotateSample({ vcfKey: c.vcf, reference, genes, outPrefix: `${stagedPrefix(ing, outRoot)}annotated/` }, { lake: ctx.lake, log: ctx.log });
     },
   });
 
@@ -171,8 +201,10 @@ export function dropStages(params: DropParams) {
             displayName: key,
             patientId: ing.manifest.patient_id,
             samples: [{ sampleId: ing.manifest.sample_id }],
-            runId: ctx.runId,
+            // The raw run's id: an experiment's parts replace the same experiment's earlier ones.
+            runId: ing.runId,
             reference: ing.manifest.reference,
+            tablePrefix: `${outRoot}curated/variants/`,
           },
           {
             lake: ctx.lake,
@@ -182,7 +214,7 @@ export function dropStages(params: DropParams) {
           },
         );
         ctx.progress.addUnits('records', r.records);
-        await refreshCatalog(ctx.lake);
+        if (!outRoot) await refreshCatalog(ctx.lake);
         const { files, removed: _removed, ...rest } = r;
         return { ...rest, files: files.length };
       } finally {
@@ -191,20 +223,25 @@ export function dropStages(params: DropParams) {
     },
   });
 
-  return [ingest, shard, metadata, index, align, call, annotate, parquet] as const satisfies readonly AnyStage[];
+  return [...front, index, align, call, annotate, parquet] as const satisfies readonly AnyStage[];
 }
 
-/** The aligner index of a FASTA, cached beside it (`<fasta>.genolake/`), rebuilt when missing or stale. */
-export async function ensureIndex(fasta: string, log?: Logger): Promise<string> {
-  const dir = `${fasta}.genolake`;
+/**
+ * The aligner index of a FASTA, cached beside it (`<fasta>.genolake/`, or
+ * `<fasta>.genolake-k<k>/` for another seed length), rebuilt when missing or stale.
+ */
+export async function ensureIndex(fasta: string, log?: Logger, k: number = DEFAULT_INDEX_PARAMS.k): Promise<string> {
+  const dir = k === DEFAULT_INDEX_PARAMS.k ? `${fasta}.genolake` : `${fasta}.genolake-k${k}`;
+  const params = { ...DEFAULT_INDEX_PARAMS, k };
   try {
-    await loadIndex(dir, { reference: fasta });
+    const loaded = await loadIndex(dir, { reference: fasta });
+    if (loaded.header.params.k !== k) throw Object.assign(new Error('other k'), { code: 'INDEX_STALE' });
     return dir;
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code !== 'INDEX_MISSING' && code !== 'INDEX_STALE' && code !== 'INDEX_VERSION' && code !== 'INDEX_FAI_MISSING') throw e;
     log?.info({ fasta, dir, why: code }, 'building the aligner index');
-    await buildIndex(fasta, dir);
+    await buildIndex(fasta, dir, params);
     return dir;
   }
 }
@@ -249,20 +286,41 @@ export interface RunDropResult {
 export async function runDrop(archivePath: string, opts: RunDropOptions): Promise<RunDropResult> {
   const sha = await sha256File(archivePath);
   const runId = runIdForDrop(sha);
+  const params: DropParams = {
+    archive: archivePath,
+    readsPerShard: opts.readsPerShard ?? DEFAULT_READS_PER_SHARD,
+    ...(opts.registry ? { registry: opts.registry } : {}),
+    ...(opts.reference ? { reference: opts.reference } : {}),
+    ...(opts.genes ? { genes: opts.genes } : {}),
+  };
+  // A re-drop of the same content under another path or name is the same run: read it from here.
+  return runOrResume(runId, params, { archive: archivePath }, { ...opts, inputChecksums: { [basename(archivePath)]: `sha256:${sha}` } });
+}
+
+/**
+ * Runs the stages of `params` as run `runId`, or continues it: a finished run is answered
+ * from its record without touching it, an unfinished one is resumed with the parameters it
+ * was started with (`override` replaces fields that may differ between attempts, such as
+ * where the archive now is).
+ */
+export async function runOrResume(
+  runId: string,
+  params: DropParams,
+  override: Partial<DropParams>,
+  opts: RunDropOptions & { inputChecksums?: Record<string, string> },
+): Promise<RunDropResult> {
   const store = new RunStore(opts.lake, runId);
   const existing = await store.readState();
-  const params: DropParams = existing
-    ? (existing.params as DropParams)
-    : {
-        archive: archivePath,
-        readsPerShard: opts.readsPerShard ?? DEFAULT_READS_PER_SHARD,
-        ...(opts.registry ? { registry: opts.registry } : {}),
-        ...(opts.reference ? { reference: opts.reference } : {}),
-        ...(opts.genes ? { genes: opts.genes } : {}),
-      };
-  // A re-drop of the same content under another path or name is the same run: read it from here.
-  const effective: DropParams = { ...params, archive: archivePath };
-  const common = {
+  const first = existing ? (existing.params as DropParams) : params;
+  const effective: DropParams = { ...first, ...override };
+  if (existing?.status === 'done') {
+    const outputs: Record<string, unknown> = {};
+    for (const s of dropStages(effective)) outputs[s.name] = (await store.readStage(s.name))?.output;
+    const provenance = await store.readProvenance();
+    const result = { runId, outputs, state: existing, provenance } as unknown as DropOutputs;
+    return { runId, alreadyDone: true, resumed: false, result };
+  }
+  const result = await runPipeline(dropStages(effective), {
     lake: opts.lake,
     runId,
     threads: opts.threads,
@@ -270,16 +328,9 @@ export async function runDrop(archivePath: string, opts: RunDropOptions): Promis
     progress: opts.progress,
     signal: opts.signal,
     command: opts.command,
-    inputChecksums: { [basename(archivePath)]: `sha256:${sha}` },
-  };
-  if (existing?.status === 'done') {
-    // Nothing to do; answer from the run's record without touching it.
-    const outputs: Record<string, unknown> = {};
-    for (const s of dropStages(effective)) outputs[s.name] = (await store.readStage(s.name))?.output;
-    const provenance = await store.readProvenance();
-    const result = { runId, outputs, state: existing, provenance } as unknown as DropOutputs;
-    return { runId, alreadyDone: true, resumed: false, result };
-  }
-  const result = await runPipeline(dropStages(effective), { ...common, resume: !!existing, params: existing ? existing.params : params });
+    ...(opts.inputChecksums ? { inputChecksums: opts.inputChecksums } : {}),
+    resume: !!existing,
+    params: first,
+  });
   return { runId, alreadyDone: false, resumed: !!existing, result: result as unknown as DropOutputs };
 }

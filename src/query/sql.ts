@@ -18,6 +18,7 @@ import type { Schema } from 'apache-arrow';
 import { PATIENTS_SCHEMA } from '../metadata/patients.js';
 import { VARIANTS_PREFIX, VARIANTS_SCHEMA } from '../variants/schema.js';
 import { athenaType } from './catalog.js';
+import { experimentPrefix } from '../manifest/experiment.js';
 
 export interface LakeTable {
   name: string;
@@ -60,6 +61,15 @@ export const LAKE_TABLES: LakeTable[] = [
   { name: 'patients', prefix: 'curated/patients/', partitions: ['patient_id'], emptyColumns: columnsOf(PATIENTS_SCHEMA, ['patient_id']) },
   { name: 'features', prefix: 'curated/features/', partitions: [], emptyColumns: [['patient_id', 'VARCHAR']] },
 ];
+
+/**
+ * The lake's tables plus an experiment's variants as `experiment_variants`, so a scientist
+ * compares an experiment with production in one query.
+ */
+export function withExperimentTables(experimentId: string): LakeTable[] {
+  const variants = LAKE_TABLES.find((t) => t.name === 'variants')!;
+  return [...LAKE_TABLES, { ...variants, name: 'experiment_variants', prefix: `${experimentPrefix({ experiment_id: experimentId })}${VARIANTS_PREFIX}` }];
+}
 
 function sqlString(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;

@@ -21,6 +21,7 @@ import { simulateReads, type ReadStats } from './reads.js';
 import { writeTarGz } from './tar.js';
 import { badOption, bgzf, Sink } from './io.js';
 import { dropManifestSchema, type DropManifestInput } from '../manifest/drop.js';
+import { writeReferenceRegistry } from '../pipeline/references.js';
 
 export interface DriverSpec {
   /** gene Name or id; omitted: the k-th driver spec takes the k-th protein-coding gene */
@@ -325,5 +326,9 @@ export async function simulateCohort(opts: CohortOptions): Promise<CohortSummary
     patients,
   };
   await writeFile(join(out, 'cohort.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  // The reference registry that resolves the manifests' reference name (experiments use it).
+  await writeReferenceRegistry(join(out, 'references.json'), {
+    [referenceName]: { fasta: join(out, summary.reference.fasta), genes: join(out, summary.reference.gff3) },
+  });
   return summary;
 }

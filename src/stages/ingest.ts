@@ -429,3 +429,52 @@ export async function ingestFromLake(lake: Lake, key: string, opts: IngestOption
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** What the stages after ingest need of a run's reads: an ingest result, or a raw run read back from the lake. */
+export type RawRun = Pick<IngestResult, 'runId' | 'manifest' | 'fastqPrefix' | 'readGroups'>;
+
+/**
+ * A run already ingested, read back from its raw prefix (`raw/patient_id=<P>/run_id=<R>/`,
+ * with or without the trailing `fastq/`): the manifest kept beside the reads says which
+ * files form which read group. For experiments over lake data.
+ */
+export async function readRawRun(lake: Lake, lakePath: string): Promise<RawRun> {
+  const m = /^raw\/patient_id=([^/]+)\/run_id=([^/]+)\/(?:fastq\/?)?$/.exec(lakePath.endsWith('/') ? lakePath : `${lakePath}/`);
+  if (!m) {
+    throw new InputError('LAKE_INPUT_NOT_RAW_RUN', `lake_path ${JSON.stringify(lakePath)} is not a raw run: expected raw/patient_id=<P>/run_id=<R>/`, { field: 'lake_path' });
+  }
+  const fastqPrefix = fastqPrefixFor(m[1], m[2]);
+  const where = `${lake.describe()}/${fastqPrefix}`;
+  if (!(await lake.isPublished(fastqPrefix))) {
+    throw new InputError('LAKE_INPUT_MISSING', `no ingested reads at ${where} (ingest the drop first, or check the run id)`, { file: where, field: 'lake_path' });
+  }
+  const manifestKey = `${fastqPrefix}${DROP_MANIFEST_OBJECT}`;
+  let manifest: DropManifest;
+  try {
+    manifest = parseDropManifest(JSON.parse((await lake.getBuffer(manifestKey)).toString('utf8')), `${lake.describe()}/${manifestKey}`);
+  } catch (e) {
+    if (e instanceof GenolakeError && e.code === 'LAKE_NOT_FOUND') {
+      throw new InputError('LAKE_INPUT_NO_MANIFEST', `the raw run has no ${DROP_MANIFEST_OBJECT}`, { file: where, field: 'lake_path' });
+    }
+    throw e;
+  }
+  if (manifest.patient_id !== m[1]) {
+    throw new InputError('LAKE_INPUT_MISMATCH', `the manifest at ${manifestKey} is for patient ${manifest.patient_id}, not ${m[1]}`, { file: where, field: 'lake_path' });
+  }
+  const readGroups: IngestedReadGroup[] = manifest.read_groups.map((rg) => ({
+    id: rg.id,
+    r1: `${fastqPrefix}${rg.r1}`,
+    ...(rg.r2 !== undefined ? { r2: `${fastqPrefix}${rg.r2}` } : {}),
+    ...(rg.lane !== undefined ? { lane: rg.lane } : {}),
+    ...(rg.library !== undefined ? { library: rg.library } : {}),
+    ...(rg.platform_unit !== undefined ? { platform_unit: rg.platform_unit } : {}),
+  }));
+  for (const rg of readGroups) {
+    for (const key of [rg.r1, rg.r2]) {
+      if (key !== undefined && !(await lake.exists(key))) {
+        throw new InputError('LAKE_INPUT_MISSING', `read group ${rg.id}: ${key} is not in the lake`, { file: where, field: 'lake_path' });
+      }
+    }
+  }
+  return { runId: m[2], manifest, fastqPrefix, readGroups };
+}

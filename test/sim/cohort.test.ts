@@ -8,6 +8,7 @@ import { simulateCohort, type CohortSummary } from '../../src/sim/cohort.js';
 import { dropManifestSchema } from '../../src/manifest/drop.js';
 import { register } from '../../src/cli/commands/simulate.js';
 import { InputError } from '../../src/util/errors.js';
+import { ReferenceRegistry } from '../../src/pipeline/references.js';
 
 function run(cmd: string, args: string[], cwd: string): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -45,9 +46,16 @@ describe('simulateCohort', () => {
       'reference/ref.fa',
       'reference/ref.fa.fai',
       'reference/repeats.bed',
+      'references.json',
       ...summary.patients.flatMap((p) => [p.archive!, p.truth_vcf]),
     ].sort();
     expect(files).toEqual(expected);
+    // The reference registry resolves the manifests' reference name to these files.
+    const registry = await ReferenceRegistry.open(join(base, 'a', 'references.json'));
+    expect(await registry.resolve(summary.reference.name, 'reference')).toEqual({
+      fasta: join(base, 'a', 'reference/ref.fa'),
+      genes: join(base, 'a', 'reference/genes.gff3'),
+    });
     const onDisk = JSON.parse(await readFile(join(base, 'a', 'cohort.json'), 'utf8'));
     expect(onDisk).toEqual(JSON.parse(JSON.stringify(summary)));
     expect(summary.patients.map((p) => p.patient_id)).toEqual(['SIMP001', 'SIMP002', 'SIMP003', 'SIMP004']);
@@ -100,7 +108,7 @@ describe('simulateCohort', () => {
 
   it('makes truth-only cohorts with a driver signal (no reads)', async () => {
     const c = await simulateCohort({ outDir: join(base, 'truth-only'), seed: 3, patients: 40, genomeLength: 100_000, archives: false, caseFraction: 0.25, drivers: [{ gene: summary.drivers[0].gene, probability: 0.8, controlProbability: 0.1, consequence: 'stop_gained' }] });
-    expect(await listFiles(join(base, 'truth-only'))).toEqual(['cohort.json', ...c.patients.map((p) => p.truth_vcf), 'reference/genes.gff3', 'reference/ref.fa', 'reference/ref.fa.fai', 'reference/repeats.bed'].sort());
+    expect(await listFiles(join(base, 'truth-only'))).toEqual(['cohort.json', ...c.patients.map((p) => p.truth_vcf), 'reference/genes.gff3', 'reference/ref.fa', 'reference/ref.fa.fai', 'reference/repeats.bed', 'references.json'].sort());
     const cases = c.patients.filter((p) => p.label === 1);
     const controls = c.patients.filter((p) => p.label === 0);
     expect(cases.length).toBe(10);

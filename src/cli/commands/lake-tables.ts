@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { createPool } from '../../engine/pool.js';
 import type { Lake } from '../../lake/types.js';
 import { refreshCatalog } from '../../query/tables.js';
-import { openLakeSql } from '../../query/sql.js';
+import { openLakeSql, withExperimentTables } from '../../query/sql.js';
 import { buildFeatures } from '../../stages/features.js';
 import { DEFAULT_ROW_GROUP_ROWS, vcfToParquet } from '../../stages/to-parquet.js';
 import { sha256File } from '../../util/hash.js';
@@ -26,8 +26,8 @@ function printTable(rows: Record<string, unknown>[]): void {
   out(`(${rows.length} row${rows.length === 1 ? '' : 's'})`);
 }
 
-export async function runQuery(lake: Lake, sql: string, format: 'table' | 'json' | 'csv'): Promise<Record<string, unknown>[]> {
-  const db = await openLakeSql(lake);
+export async function runQuery(lake: Lake, sql: string, format: 'table' | 'json' | 'csv', experiment?: string): Promise<Record<string, unknown>[]> {
+  const db = await openLakeSql(lake, experiment !== undefined ? { tables: withExperimentTables(experiment) } : {});
   try {
     const rows = await db.query(sql);
     if (format === 'json') out(JSON.stringify(rows, null, 2));
@@ -96,8 +96,9 @@ export function register(program: Command): void {
     .description('run SQL over the lake with DuckDB; tables: variants, patients, features (as in Athena)')
     .argument('<sql>', 'the query')
     .option('--format <table|json|csv>', 'output format', 'table')
-    .action(async (sql: string, o: { lake: string; format: 'table' | 'json' | 'csv' }) => {
-      await runQuery(await openLakeOption(o.lake), sql, o.format);
+    .option('--experiment <id>', "also the experiment's variants, as table experiment_variants (experimental/<id>/curated/variants/)")
+    .action(async (sql: string, o: { lake: string; format: 'table' | 'json' | 'csv'; experiment?: string }) => {
+      await runQuery(await openLakeOption(o.lake), sql, o.format, o.experiment);
     });
 
   lakeOption(program.command('features'))

@@ -8,6 +8,10 @@ import { resumeRun } from '../../engine/graph.js';
 import { listRuns, RunStore } from '../../engine/run.js';
 import type { Lake } from '../../lake/types.js';
 import { DEFAULT_READS_PER_SHARD, dropStages, runDrop, stagedPrefix, type DropOutputs, type DropParams } from '../../pipeline/drop.js';
+import { manifestDirOf, runExperiment } from '../../pipeline/experiment.js';
+import { defaultReferenceRegistry } from '../../pipeline/references.js';
+import { loadManifestFile } from '../../manifest/load.js';
+import { InputError } from '../../util/errors.js';
 import { watchDrops } from '../../stages/watch.js';
 import { GenolakeError } from '../../util/errors.js';
 import { describeError } from '../report.js';
@@ -32,19 +36,21 @@ interface RunOpts {
   registry?: string;
   reference?: string;
   genes?: string;
+  references?: string;
   json?: boolean;
 }
 
-export function printDropSummary(lake: Lake, r: DropOutputs, how: string): void {
+export function printDropSummary(lake: Lake, r: DropOutputs, how: string, outRoot = ''): void {
   const { ingest, shard, metadata, align, call, annotate, parquet } = r.outputs;
   out(`run ${r.runId}: ${how} (lake ${lake.describe()})`);
   if (ingest) {
     const m = ingest.manifest;
-    out(`  ingest    patient ${m.patient_id}, sample ${m.sample_id}: ${ingest.readGroups.length} read group(s), ${fmtBytes(ingest.bytes)}${ingest.duplicate ? ' (archive seen before)' : ''}`);
+    const size = ingest.bytes !== undefined ? `, ${fmtBytes(ingest.bytes)}${ingest.duplicate ? ' (archive seen before)' : ''}` : '';
+    out(`  ingest    patient ${m.patient_id}, sample ${m.sample_id}: ${ingest.readGroups.length} read group(s)${size}`);
     out(`            reads in ${ingest.fastqPrefix}`);
   }
   if (shard && ingest) {
-    out(`  shard     ${fmtInt(shard.totalReads)} ${shard.readGroups.some((g) => g.paired) ? 'pairs' : 'reads'}, ${fmtInt(shard.totalBases)} bases, ${shard.shards.length} shard(s) in ${stagedPrefix(ingest)}shards/`);
+    out(`  shard     ${fmtInt(shard.totalReads)} ${shard.readGroups.some((g) => g.paired) ? 'pairs' : 'reads'}, ${fmtInt(shard.totalBases)} bases, ${shard.shards.length} shard(s) in ${stagedPrefix(ingest, outRoot)}shards/`);
   }
   if (align) {
     const pct = align.reads ? ((100 * align.mapped) / align.reads).toFixed(2) : '0';
@@ -52,7 +58,7 @@ export function printDropSummary(lake: Lake, r: DropOutputs, how: string): void 
   }
   if (call) out(`  call      ${fmtInt(call.records)} variants (${fmtInt(call.snvs)} SNVs, ${fmtInt(call.indels)} indels) → ${call.vcf} (+ .tbi)`);
   if (annotate) out(`  annotate  ${fmtInt(annotate.annotated)} of ${fmtInt(annotate.records)} records with consequences → ${annotate.vcf} (+ .tbi)`);
-  if (parquet) out(`  parquet   ${fmtInt(parquet.rows)} rows in ${parquet.files} file(s) → curated/variants/patient_id=${parquet.patientId}/`);
+  if (parquet) out(`  parquet   ${fmtInt(parquet.rows)} rows in ${parquet.files} file(s) → ${outRoot}curated/variants/patient_id=${parquet.patientId}/`);
   if (metadata) out(`  metadata  ${metadata.status}${metadata.status === 'ok' ? '' : ` (${metadata.reason})`} → ${metadata.key}`);
   const prov = r.provenance;
   if (prov) out(`  provenance _runs/${r.runId}/provenance.json`);
@@ -65,8 +71,38 @@ function runOptions(cmd: Command): Command {
     .option('--reference <fasta>', 'reference FASTA to align to (its index is built beside it once); without it the run stops after sharding', process.env.GENOLAKE_REFERENCE)
     .option('--genes <gff3|gtf>', 'gene models to annotate the calls with (env GENOLAKE_GENES)', process.env.GENOLAKE_GENES)
     .option('--registry <file|dynamodb://table>', 'provider registry for patient metadata (env GENOLAKE_REGISTRY)', process.env.GENOLAKE_REGISTRY)
+    .option('--references <file>', 'reference registry: reference names (as manifests give them) → FASTA and gene models (env GENOLAKE_REFERENCES)', defaultReferenceRegistry())
     .option('--json', 'print the run outputs as JSON');
 }
+
+/** An experiment manifest given to `genolake run`: every input through the chain, outputs under experimental/<id>/. */
+async function runExperimentFile(file: string, o: RunOpts, lake: Lake, signal?: AbortSignal): Promise<void> {
+  const manifest = await loadManifestFile(resolve(file));
+  if (manifest.kind !== 'experiment') {
+    throw new InputError('RUN_DROP_MANIFEST', 'a drop manifest travels inside its archive with the FASTQs: run the archive', { file });
+  }
+  if (o.reference) process.stderr.write('genolake: --reference is for drops; an experiment takes its reference from the manifest (or each input\'s, through --references)\n');
+  const log = stderrLogger(o.logLevel);
+  const r = await runExperiment(manifest, {
+    lake,
+    threads: o.threads,
+    manifestDir: manifestDirOf(file),
+    ...(o.references ? { references: resolve(o.references) } : {}),
+    ...(o.genes ? { genes: resolve(o.genes) } : {}),
+    log,
+    signal,
+    command: process.argv.slice(1),
+  });
+  if (o.json) {
+    out(JSON.stringify({ experimentId: r.experimentId, prefix: r.prefix, runs: r.inputs.map((i) => ({ runId: i.runId, lakePath: i.lakePath, alreadyDone: i.alreadyDone, outputs: i.result.outputs })) }, null, 2));
+    return;
+  }
+  out(`experiment ${r.experimentId}: ${r.inputs.length} input(s) → ${lake.describe()}/${r.prefix}`);
+  for (const i of r.inputs) printDropSummary(lake, i.result, i.alreadyDone ? 'already done, nothing to do' : i.resumed ? 'resumed and done' : 'done', r.prefix);
+  out(`  record    ${r.recordKey}`);
+}
+
+const MANIFEST_FILE = /\.(json|ya?ml)$/i;
 
 async function runOne(archive: string, o: RunOpts, lake: Lake, signal?: AbortSignal): Promise<DropOutputs> {
   const log = stderrLogger(o.logLevel);
@@ -90,13 +126,17 @@ export function register(program: Command): void {
   runOptions(
     program
       .command('run')
-      .description('ingest a dropped archive (.tar, .tar.gz/.tgz, .zip with FASTQs + manifest) and run the pipeline on it')
-      .argument('<archive>', 'the drop archive'),
-  ).action(async (archive: string, o: RunOpts) => {
+      .description(
+        'ingest a dropped archive (.tar, .tar.gz/.tgz, .zip with FASTQs + manifest) and run the pipeline on it; ' +
+          'or run an experiment manifest (.json/.yaml, kind "experiment"): outputs under experimental/<experiment_id>/',
+      )
+      .argument('<archive|experiment>', 'the drop archive, or an experiment manifest'),
+  ).action(async (input: string, o: RunOpts) => {
     const lake = await openLakeOption(o.lake);
     const stop = interruptSignal();
     try {
-      await runOne(archive, o, lake, stop.signal);
+      if (MANIFEST_FILE.test(input)) await runExperimentFile(input, o, lake, stop.signal);
+      else await runOne(input, o, lake, stop.signal);
     } finally {
       stop.dispose();
     }
@@ -121,7 +161,7 @@ export function register(program: Command): void {
           command: process.argv.slice(1),
         });
         if (o.json) out(JSON.stringify({ runId, outputs: r.outputs }, null, 2));
-        else printDropSummary(lake, r as unknown as DropOutputs, state.status === 'done' ? 'was already done' : 'resumed and done');
+        else printDropSummary(lake, r as unknown as DropOutputs, state.status === 'done' ? 'was already done' : 'resumed and done', (state.params as DropParams).outRoot ?? '');
       } finally {
         stop.dispose();
       }
