@@ -10,7 +10,7 @@ import { createPool, type TaskPool } from '../engine/pool.js';
 import { FIELDS_PER_RECORD, HEAD, QUAL, SEQ, pairNameEnd, readFastq, type FastqBatch } from '../formats/fastq.js';
 import { GenolakeError, InputError } from '../util/errors.js';
 import { genolakeVersion } from '../util/paths.js';
-import { loadIndex, type LoadedIndex } from './index-file.js';
+import { loadIndex, type IndexHeader } from './index-file.js';
 import { createSharedIndex, DEFAULT_PARAMS, MAX_READ_LEN, type AlignParams, type KernelResult, type SharedIndexHandle } from './kernel.js';
 import type { AlignmentHeader, AlignmentRecord, ReadGroup } from './record.js';
 import { cigarString } from './record.js';
@@ -32,6 +32,26 @@ export interface AlignOptions {
   commandLine?: string;
   /** A pool to use instead of creating one (the engine's). */
   pool?: TaskPool;
+  /** The index already in shared memory (`prepareIndex`), for many alignments on one pool; else loaded from indexDir. */
+  index?: PreparedIndex;
+}
+
+/** An aligner index loaded once into shared memory: every shard of a sample aligns against it. */
+export interface PreparedIndex {
+  dir: string;
+  header: IndexHeader;
+  handle: SharedIndexHandle;
+}
+
+/**
+ * Loads the index of `indexDir` into a shared WebAssembly.Memory with a thread slot per
+ * worker (plus slack for workers replaced after a crash). Worker threads keep one kernel
+ * instance per loaded index, so reusing this across shards costs no reload anywhere.
+ */
+export async function prepareIndex(indexDir: string, threads: number): Promise<PreparedIndex> {
+  const index = await loadIndex(indexDir);
+  const handle = createSharedIndex(index.blob, Math.max(1, threads) + 2);
+  return { dir: indexDir, header: index.header, handle };
 }
 
 export interface AlignSummary {
@@ -240,7 +260,7 @@ export function toRecords(reads: readonly Read[], r: KernelResult, rg: ReadGroup
 
 export interface AlignRun {
   header: AlignmentHeader;
-  index: LoadedIndex;
+  index: PreparedIndex;
   /** Ordered batches of records. */
   records: AsyncGenerator<AlignmentRecord[]>;
   summary: AlignSummary;
@@ -248,12 +268,12 @@ export interface AlignRun {
 
 /** Starts an alignment: loads the index once into shared memory and streams record batches. */
 export async function startAlign(opts: AlignOptions): Promise<AlignRun> {
-  const index = await loadIndex(opts.indexDir);
+  const threads = Math.max(1, opts.threads ?? 2);
+  const index = opts.index ?? (await prepareIndex(opts.indexDir, threads));
   const params: AlignParams = { ...DEFAULT_PARAMS, ...opts.params };
   for (const [k, v] of Object.entries(params)) {
     if (!Number.isInteger(v) || v < 0) throw new InputError('ALIGN_PARAM', `parameter ${k} must be a non-negative integer (got ${v})`, { field: k });
   }
-  const threads = Math.max(1, opts.threads ?? 2);
   const header: AlignmentHeader = {
     sortOrder: 'unsorted',
     references: index.header.contigs.map((c) => ({ name: c.name, length: c.length })),
@@ -269,9 +289,7 @@ export async function startAlign(opts: AlignOptions): Promise<AlignRun> {
   const refNames = index.header.contigs.map((c) => c.name);
   const summary: AlignSummary = { reads: 0, mapped: 0, properPairs: 0, batches: 0, isizeMean: 0, isizeSd: 0, rescued: 0 };
   const records = (async function* (): AsyncGenerator<AlignmentRecord[]> {
-    // slots: one per worker thread plus slack for a worker that is replaced after a crash
-    const handle = createSharedIndex(index.blob, threads + 2);
-    index.blob = new Uint8Array(0); // the shared memory holds it now: do not keep a second copy
+    const handle = index.handle;
     const pool = opts.pool ?? createPool({ threads });
     const inflight: { reads: Read[]; result: Promise<KernelResult> }[] = [];
     try {

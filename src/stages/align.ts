@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAlign, type AlignSummary } from '../align/align.js';
+import { prepareIndex, startAlign, type AlignSummary } from '../align/align.js';
 import type { AlignParams } from '../align/kernel.js';
 import type { AlignmentHeader, ReadGroup } from '../align/record.js';
 import type { TaskPool } from '../engine/pool.js';
@@ -67,6 +67,8 @@ export async function alignSample(input: AlignSampleInput, deps: AlignSampleDeps
       sample: input.sampleId,
       ...(input.readGroupFields?.[g.id] ? { extra: input.readGroupFields[g.id] } : {}),
     }));
+    // One load of the index for every shard (and the header probe).
+    const index = await prepareIndex(input.indexDir, pool.threads);
     const runs = input.shards.shards;
     const first = runs[0];
     if (!first) throw new Error('no shards to align');
@@ -76,7 +78,7 @@ export async function alignSample(input: AlignSampleInput, deps: AlignSampleDeps
         const r1 = await lakeFileCopy(lake, s.r1.key, work);
         const r2 = s.r2 ? await lakeFileCopy(lake, s.r2.key, work) : undefined;
         const rg = readGroups.find((g) => g.id === s.readGroup);
-        const run = await startAlign({ indexDir: input.indexDir, r1, ...(r2 ? { r2 } : {}), readGroup: rg, params: input.params, pool, threads: pool.threads, commandLine: input.commandLine });
+        const run = await startAlign({ indexDir: input.indexDir, index, r1, ...(r2 ? { r2 } : {}), readGroup: rg, params: input.params, pool, threads: pool.threads, commandLine: input.commandLine });
         for await (const batch of run.records) {
           deps.progress?.addUnits('reads', batch.length);
           yield batch.map(encodeAlignerRecord);
@@ -88,7 +90,7 @@ export async function alignSample(input: AlignSampleInput, deps: AlignSampleDeps
 
     // The sorter needs the header first: an alignment that is never iterated gives it (the
     // index is loaded, no read is touched).
-    const probe = await startAlign({ indexDir: input.indexDir, r1: await lakeFileCopy(lake, first.r1.key, work), pool, threads: pool.threads, params: input.params, commandLine: input.commandLine });
+    const probe = await startAlign({ indexDir: input.indexDir, index, r1: await lakeFileCopy(lake, first.r1.key, work), pool, threads: pool.threads, params: input.params, commandLine: input.commandLine });
     await probe.records.return(undefined);
     const header: AlignmentHeader = { ...probe.header, readGroups };
 
