@@ -148,26 +148,29 @@ export async function callVariants(opts: CallVariantsOptions): Promise<CallVaria
     region,
     options: opts.options,
   }));
-  let results: CallRegionResult[];
   const ownPool = !opts.pool && threads > 1 ? createPool({ threads }) : undefined;
   const pool = opts.pool ?? ownPool;
-  try {
-    if (pool) results = await Promise.all(tasks.map((t) => pool.run<CallRegionTask, CallRegionResult>('call', t)));
-    else {
-      results = [];
-      for (const t of tasks) results.push(await callRegion(t));
-    }
-  } finally {
-    await ownPool?.close();
-  }
+  // Regions are written in plan order as soon as they and every region before them are
+  // done; at most `window` regions are in flight or waiting, so memory holds a few
+  // regions' records, not the genome's.
+  const window = pool ? Math.max(2, 2 * pool.threads) : 1;
+  const callOne = (t: CallRegionTask): Promise<CallRegionResult> => (pool ? pool.run<CallRegionTask, CallRegionResult>('call', t) : callRegion(t));
   const tmp = `${opts.out}.tmp-${process.pid}`;
   let records = 0;
   let snvs = 0;
   let indels = 0;
+  const inflight: Promise<CallRegionResult>[] = [];
   try {
     const w = await VcfGzWriter.create(tmp);
     await w.writeHeader(callVcfHeader(refs!, samples, opts.reference, o, opts.commandLine));
-    for (const r of results) {
+    let next = 0;
+    while (next < tasks.length || inflight.length) {
+      while (next < tasks.length && inflight.length < window) {
+        const p = callOne(tasks[next++]);
+        p.catch(() => undefined); // awaited in order below
+        inflight.push(p);
+      }
+      const r = await inflight.shift()!;
       for (const line of r.lines) await w.writeRecord(line);
       records += r.lines.length;
       snvs += r.snvs;
@@ -177,9 +180,12 @@ export async function callVariants(opts: CallVariantsOptions): Promise<CallVaria
     await rename(`${tmp}.tbi`, `${opts.out}.tbi`);
     await rename(tmp, opts.out);
   } catch (e) {
+    await Promise.allSettled(inflight);
     await rm(tmp, { force: true });
     await rm(`${tmp}.tbi`, { force: true });
     throw e;
+  } finally {
+    await ownPool?.close();
   }
   return { out: opts.out, index: `${opts.out}.tbi`, regions: regions.length, records, snvs, indels, samples };
 }
