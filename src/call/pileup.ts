@@ -20,6 +20,7 @@
 import { open } from 'node:fs/promises';
 import type { BaiIndex } from '../formats/bai.js';
 import { InputError } from '../util/errors.js';
+import { pileupBases } from './kernel.js';
 
 export interface PileupOptions {
   /** Minimum mapping quality (default 20). */
@@ -28,6 +29,11 @@ export interface PileupOptions {
   minBaseQ?: number;
   /** Bases read past the region end for indels that left-align into it (default 500). */
   indelPad?: number;
+  /**
+   * Where the per-base evidence loop runs: 'wasm' (default; wasm/caller/pileup.c) or
+   * 'js', the reference implementation it must equal (tests).
+   */
+  baseKernel?: 'wasm' | 'js';
 }
 
 export const DEFAULT_PILEUP = { minMapQ: 20, minBaseQ: 13, indelPad: 500 } as const;
@@ -75,9 +81,11 @@ export interface RegionPileup {
   maxSpan: number;
 }
 
-const L1 = new Float32Array(100);
-const L2 = new Float32Array(100);
-const L3 = new Float32Array(100);
+/** L1, L2, L3 by quality (0..99), one buffer so the kernel gets them in one copy. */
+const LUT = new Float32Array(300);
+const L1 = LUT.subarray(0, 100);
+const L2 = LUT.subarray(100, 200);
+const L3 = LUT.subarray(200, 300);
 for (let q = 0; q < 100; q++) {
   const e = Math.min(0.75, Math.max(1e-7, 10 ** (-q / 10)));
   L1[q] = Math.log10(1 - e);
@@ -215,27 +223,33 @@ export function buildPileup(
   refSeq: string,
   refOff: number,
   opts: PileupOptions = {},
+  file = 'BAM',
 ): RegionPileup {
   const minMapQ = opts.minMapQ ?? DEFAULT_PILEUP.minMapQ;
   const minBaseQ = opts.minBaseQ ?? DEFAULT_PILEUP.minBaseQ;
   const pad = opts.indelPad ?? DEFAULT_PILEUP.indelPad;
   const L = end - start;
+  const wasm = (opts.baseKernel ?? 'wasm') === 'wasm';
+  // With the kernel, the evidence arrays live in its memory: nothing to allocate here.
+  const n4 = wasm ? 0 : L * 4;
   const pu: RegionPileup = {
     start,
     end,
-    count: new Uint32Array(L * 4),
-    forward: new Uint32Array(L * 4),
-    s1: new Float32Array(L * 4),
-    s2: new Float32Array(L * 4),
-    s3: new Float32Array(L * 4),
-    depth: new Uint32Array(L),
-    mq2: new Float64Array(L),
+    count: new Uint32Array(n4),
+    forward: new Uint32Array(n4),
+    s1: new Float32Array(n4),
+    s2: new Float32Array(n4),
+    s3: new Float32Array(n4),
+    depth: new Uint32Array(wasm ? 0 : L),
+    mq2: new Float64Array(wasm ? 0 : L),
     indels: new Map(),
     reads: [],
     maxSpan: 0,
   };
   const { count, forward, s1, s2, s3, depth } = pu;
   const mqSq = pu.mq2;
+  /** Records that pass the read filters, in order (pu.reads[j] is records[passing[j]]). */
+  const passing: number[] = [];
   // Two passes: the first collects each read's indels (and so the candidates), the second
   // counts bases, masking read ends that a candidate indel explains (see maskFor).
   let strong: { anchor: number; refLen: number; len: number; key: string }[] = [];
@@ -252,11 +266,20 @@ export function buildPileup(
         })
         .sort((a, b) => a.anchor - b.anchor);
     }
-    for (const r of records) {
+    if (phase === 1 && wasm) {
+      const masks = new Int32Array(2 * pu.reads.length);
+      pu.reads.forEach((sp, j) => masks.set(maskFor(sp, strong), 2 * j));
+      const ev = pileupBases(records, passing, masks, start, end, minBaseQ, LUT, file);
+      Object.assign(pu, ev);
+      break;
+    }
+    for (let ri = 0; ri < records.length; ri++) {
+      const r = records[ri];
       const flag = r.readUInt16LE(18);
       if (flag & SKIP_FLAGS) continue;
       const mapq = r[13];
       if (mapq < minMapQ || mapq === 255) continue;
+      if (phase === 0) passing.push(ri);
       const nameLen = r[12];
       const nCig = r.readUInt16LE(16);
       const lSeq = r.readInt32LE(20);

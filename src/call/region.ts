@@ -91,6 +91,9 @@ async function loadFasta(path: string): Promise<IndexedFasta> {
 
 const BASES = 'ACGT';
 const BASE_IDX: Record<string, number> = { A: 0, C: 1, G: 2, T: 3 };
+/** Reference byte → base index 0..3 (A, C, G, T), −1 for anything else. */
+const BASE_CODE = new Int8Array(256).fill(-1);
+for (const [b, i] of Object.entries(BASE_IDX)) BASE_CODE[b.charCodeAt(0)] = i;
 
 function fmtQual(q: number): string {
   return String(Number(q.toFixed(2)));
@@ -109,7 +112,7 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
   const pileups: RegionPileup[] = [];
   for (const bam of task.bams) {
     const records = await readRegionRecords(bam, loadBai(bam), refId, Math.max(0, start - o.indelPad), end + o.indelPad);
-    pileups.push(buildPileup(records, start, end, refSeq, refOff, o));
+    pileups.push(buildPileup(records, start, end, refSeq, refOff, o, bam));
   }
   const out: { pos: number; order: number; line: string }[] = [];
   const snvSites: { pos: number; altFrac: number; head: string; filter: string; tail: string }[] = [];
@@ -117,21 +120,25 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
   let snvs = 0;
   let indels = 0;
   // ---- SNVs
-  const pooledBuf = new Int32Array(4);
+  const pooled = new Int32Array(4);
+  // Counts pooled over samples for every position (one sample: its own array, no copy).
+  const pooledAll = pileups.length === 1 ? pileups[0].count : new Uint32Array(4 * (end - start));
+  if (pileups.length > 1) for (const pu of pileups) for (let i = 0; i < pooledAll.length; i++) pooledAll[i] += pu.count[i];
+  const refCodes = Buffer.from(refSeq, 'latin1');
   for (let k = 0; k < end - start; k++) {
-    const refBase = refSeq[start + k - refOff];
-    const ri = BASE_IDX[refBase];
-    if (ri === undefined) continue;
+    const ri = BASE_CODE[refCodes[start + k - refOff]];
+    if (ri < 0) continue;
     const off = k * 4;
-    const pooled = pooledBuf;
-    pooled[0] = pooled[1] = pooled[2] = pooled[3] = 0;
-    for (const pu of pileups) for (let x = 0; x < 4; x++) pooled[x] += pu.count[off + x];
-    const tot = pooled[0] + pooled[1] + pooled[2] + pooled[3];
+    const c0 = pooledAll[off], c1 = pooledAll[off + 1], c2 = pooledAll[off + 2], c3 = pooledAll[off + 3];
+    const tot = c0 + c1 + c2 + c3;
     if (tot === 0) continue;
     // fast path: no alternate base with enough reads (almost every position)
-    let maxAlt = 0;
-    for (let x = 0; x < 4; x++) if (x !== ri && pooled[x] > maxAlt) maxAlt = pooled[x];
+    const maxAlt = Math.max(ri === 0 ? 0 : c0, ri === 1 ? 0 : c1, ri === 2 ? 0 : c2, ri === 3 ? 0 : c3);
     if (maxAlt < o.minAltReads || maxAlt < 0.05 * tot) continue;
+    pooled[0] = c0;
+    pooled[1] = c1;
+    pooled[2] = c2;
+    pooled[3] = c3;
     const alts = [0, 1, 2, 3]
       .filter((x) => x !== ri && pooled[x] >= o.minAltReads && pooled[x] / tot >= 0.05)
       .sort((a, b) => pooled[b] - pooled[a] || a - b)
@@ -173,7 +180,7 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
     snvSites.push({
       pos: start + k,
       altFrac: (dp4[2] + dp4[3]) / tot,
-      head: `${chrom}\t${start + k + 1}\t.\t${refBase}\t${alt}\t${fmtQual(site.qual)}`,
+      head: `${chrom}\t${start + k + 1}\t.\t${BASES[ri]}\t${alt}\t${fmtQual(site.qual)}`,
       filter,
       tail: `DP=${depth};DP4=${dp4.join(',')};FS=${fmtQual(fs)};MQ=${mq}\tGT:GQ:DP:AD:PL\t${samples.join('\t')}`,
     });

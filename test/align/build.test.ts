@@ -8,14 +8,22 @@ const root = join(import.meta.dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'gl-wasm-build-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe('wasm/aligner.wasm', () => {
-  it('is what wasm/build.sh builds from the committed sources (byte for byte)', () => {
-    const out = join(tmp, 'aligner.wasm');
-    execFileSync(join(root, 'wasm', 'build.sh'), [out], { stdio: 'pipe' });
-    const rebuilt = readFileSync(out);
-    const committed = readFileSync(join(root, 'wasm', 'aligner.wasm'));
-    expect(rebuilt.length).toBeGreaterThan(1000);
-    expect(rebuilt.equals(committed)).toBe(true);
+describe('wasm/aligner.wasm and wasm/caller.wasm', () => {
+  it('are what wasm/build.sh builds from the committed sources (byte for byte)', () => {
+    execFileSync(join(root, 'wasm', 'build.sh'), [tmp], { stdio: 'pipe' });
+    for (const name of ['aligner.wasm', 'caller.wasm']) {
+      const rebuilt = readFileSync(join(tmp, name));
+      const committed = readFileSync(join(root, 'wasm', name));
+      expect(rebuilt.length, name).toBeGreaterThan(500);
+      expect(rebuilt.equals(committed), name).toBe(true);
+    }
+  });
+
+  it('caller.wasm imports a memory and exports the pileup kernel', () => {
+    const W = (globalThis as unknown as { WebAssembly: { Module: { new (b: Uint8Array): object; imports(m: object): { module: string; name: string; kind: string }[]; exports(m: object): { name: string }[] } } }).WebAssembly;
+    const m = new W.Module(readFileSync(join(root, 'wasm', 'caller.wasm')));
+    expect(W.Module.imports(m)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
+    expect(W.Module.exports(m).map((e) => e.name).sort()).toEqual(['__heap_base', 'gc_abi', 'gc_pileup']);
   });
 
   it('imports one shared memory and exports the kernel entry points', () => {

@@ -94,6 +94,38 @@ describe('genolake call', () => {
     }
   });
 
+  it('the WebAssembly evidence kernel equals the JS reference loop, array for array, and so does the VCF', async () => {
+    const { buildPileup, readRegionRecords } = await import('../../src/call/pileup.js');
+    const { decodeBai } = await import('../../src/formats/bai.js');
+    const { IndexedFasta } = await import('../../src/annotate/fasta.js');
+    const bai = decodeBai(readFileSync(`${bam}.bai`), `${bam}.bai`);
+    const fa = await IndexedFasta.open(ref);
+    try {
+      let bases = 0;
+      for (const [refId, r] of refs.entries()) {
+        const start = Math.min(1000, r.length >> 1);
+        const end = r.length;
+        const records = await readRegionRecords(bam, bai, refId, Math.max(0, start - 500), end + 500);
+        const refOff = Math.max(0, start - 500);
+        const refSeq = fa.fetch(r.name, refOff, end + 500);
+        const w = buildPileup(records, start, end, refSeq, refOff, { baseKernel: 'wasm' }, bam);
+        const j = buildPileup(records, start, end, refSeq, refOff, { baseKernel: 'js' }, bam);
+        for (const k of ['count', 'forward', 's1', 's2', 's3', 'depth', 'mq2'] as const) {
+          expect(w[k].length, k).toBe(j[k].length);
+          expect(Buffer.from(w[k].buffer, w[k].byteOffset, w[k].byteLength).equals(Buffer.from(j[k].buffer, j[k].byteOffset, j[k].byteLength)), `${r.name} ${k}`).toBe(true);
+        }
+        expect([...w.indels.keys()]).toEqual([...j.indels.keys()]);
+        for (let x = 0; x < j.count.length; x++) bases += j.count[x];
+      }
+      expect(bases).toBeGreaterThan(100_000);
+    } finally {
+      fa.close();
+    }
+    const viaJs = join(dir, 'js.vcf.gz');
+    await callVariants({ reference: ref, bams: [bam], out: viaJs, options: { baseKernel: 'js' } });
+    expect(readVcfLines(viaJs)).toEqual(readVcfLines(out));
+  });
+
   it('region-parallel on the pool equals a one-region-per-contig call, record for record', async () => {
     const par = join(dir, 'par.vcf.gz');
     const small = planRegions(refs, { threads: 2, minSize: 7_000, maxSize: 7_000 });
