@@ -12,7 +12,7 @@ import { buildPileup, DEFAULT_PILEUP, INDEL_MARGIN, indelSupport, readRegionReco
 import type { CallRegion } from './regions.js';
 
 export interface CallOptions extends PileupOptions {
-  /** Sites below this QUAL are not written (default 10). */
+  /** Sites below this QUAL are not written (default 20, the QUAL<20 filter bcftools users apply). */
   minQual?: number;
   /** Sites below this QUAL get FILTER LowQual (default 20). */
   lowQual?: number;
@@ -38,7 +38,7 @@ export interface CallOptions extends PileupOptions {
 
 export const DEFAULT_CALL = {
   ...DEFAULT_PILEUP,
-  minQual: 10,
+  minQual: 20,
   lowQual: 20,
   minDepth: 4,
   theta: 1e-3,

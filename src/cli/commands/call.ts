@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option('--regions <targets.bed>', 'call only inside these intervals (BED, 0-based half-open)')
     .option('--min-mapq <n>', 'minimum mapping quality', nonNegInt, 20)
     .option('--min-baseq <n>', 'minimum base quality', nonNegInt, 13)
-    .option('--min-qual <q>', 'do not write sites below this QUAL', num, 10)
+    .option('--min-qual <q>', 'do not write sites below this QUAL (bcftools users filter QUAL<20 the same way)', num, 20)
     .option('--low-qual <q>', 'FILTER LowQual below this QUAL', num, 20)
     .option('--min-depth <n>', 'FILTER LowDepth below this INFO DP', positiveInt, 4)
     .option('--max-strand-bias <fs>', 'FILTER StrandBias above this INFO FS (phred Fisher strand test)', num, 60);
