@@ -39,13 +39,17 @@ function callerModule(): WasmModule {
   return cachedModule;
 }
 
+/** Per-position evidence of a region (see src/call/pileup.ts for each sum). */
 export interface BaseEvidence {
+  /** Per position × 4 bases (A, C, G, T). */
   count: Uint32Array;
   forward: Uint32Array;
   s1: Float32Array;
   s2: Float32Array;
   s3: Float32Array;
+  /** Reads passing the MAPQ filter that cover the position with a base (any quality). */
   depth: Uint32Array;
+  /** Σ MAPQ² over those reads (for INFO MQ). */
   mq2: Float64Array;
 }
 

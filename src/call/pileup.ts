@@ -20,7 +20,7 @@
 import { open } from 'node:fs/promises';
 import type { BaiIndex } from '../formats/bai.js';
 import { InputError } from '../util/errors.js';
-import { pileupBases } from './kernel.js';
+import { pileupBases, type BaseEvidence } from './kernel.js';
 
 export interface PileupOptions {
   /** Minimum mapping quality (default 20). */
@@ -60,19 +60,9 @@ export interface ReadSpan {
   indels: string[];
 }
 
-export interface RegionPileup {
+export interface RegionPileup extends BaseEvidence {
   start: number;
   end: number;
-  /** Per position × 4 bases (A, C, G, T). */
-  count: Uint32Array;
-  forward: Uint32Array;
-  s1: Float32Array;
-  s2: Float32Array;
-  s3: Float32Array;
-  /** Reads passing the MAPQ filter that cover the position with a base (any quality). */
-  depth: Uint32Array;
-  /** Σ MAPQ² over those reads (for INFO MQ). */
-  mq2: Float64Array;
   /** Normalised indel candidates with POS in the region (± INDEL_MARGIN), by key. */
   indels: Map<string, IndelEvent>;
   /** Reads (passing filters) sorted by start, for indel support. */

@@ -122,6 +122,18 @@ export function fastqPrefixFor(patientId: string, runId: string): string {
   return `${runPrefixFor(patientId, runId)}fastq/`;
 }
 
+/** The read groups of a drop manifest with their files as lake keys under `fastqPrefix`. */
+function ingestedReadGroups(manifest: DropManifest, fastqPrefix: string): IngestedReadGroup[] {
+  return manifest.read_groups.map((rg) => ({
+    id: rg.id,
+    r1: `${fastqPrefix}${rg.r1}`,
+    ...(rg.r2 !== undefined ? { r2: `${fastqPrefix}${rg.r2}` } : {}),
+    ...(rg.lane !== undefined ? { lane: rg.lane } : {}),
+    ...(rg.library !== undefined ? { library: rg.library } : {}),
+    ...(rg.platform_unit !== undefined ? { platform_unit: rg.platform_unit } : {}),
+  }));
+}
+
 const RESERVED_DROP_NAMES = new Set([DROP_MANIFEST_OBJECT, DROP_RECORD_OBJECT, '_success.json']);
 
 /** A file name safe to keep the original archive under: one segment, no hidden or reserved name. */
@@ -339,14 +351,7 @@ export async function ingestArchive(lake: Lake, archivePath: string, opts: Inges
       });
     }
 
-    const readGroups: IngestedReadGroup[] = manifest.read_groups.map((rg) => ({
-      id: rg.id,
-      r1: `${fastqPrefix}${rg.r1}`,
-      ...(rg.r2 !== undefined ? { r2: `${fastqPrefix}${rg.r2}` } : {}),
-      ...(rg.lane !== undefined ? { lane: rg.lane } : {}),
-      ...(rg.library !== undefined ? { library: rg.library } : {}),
-      ...(rg.platform_unit !== undefined ? { platform_unit: rg.platform_unit } : {}),
-    }));
+    const readGroups = ingestedReadGroups(manifest, fastqPrefix);
     const manifestJson = `${JSON.stringify(manifest, null, 2)}\n`;
     const record: DropRecord = {
       run_id: runId,
@@ -461,14 +466,7 @@ export async function readRawRun(lake: Lake, lakePath: string): Promise<RawRun> 
   if (manifest.patient_id !== m[1]) {
     throw new InputError('LAKE_INPUT_MISMATCH', `the manifest at ${manifestKey} is for patient ${manifest.patient_id}, not ${m[1]}`, { file: where, field: 'lake_path' });
   }
-  const readGroups: IngestedReadGroup[] = manifest.read_groups.map((rg) => ({
-    id: rg.id,
-    r1: `${fastqPrefix}${rg.r1}`,
-    ...(rg.r2 !== undefined ? { r2: `${fastqPrefix}${rg.r2}` } : {}),
-    ...(rg.lane !== undefined ? { lane: rg.lane } : {}),
-    ...(rg.library !== undefined ? { library: rg.library } : {}),
-    ...(rg.platform_unit !== undefined ? { platform_unit: rg.platform_unit } : {}),
-  }));
+  const readGroups = ingestedReadGroups(manifest, fastqPrefix);
   for (const rg of readGroups) {
     for (const key of [rg.r1, rg.r2]) {
       if (key !== undefined && !(await lake.exists(key))) {
