@@ -18,9 +18,19 @@ export const TERM_ORDER = [
 ] as const;
 export type Term = (typeof TERM_ORDER)[number];
 
+const TERM_BIT = new Map<Term, number>(TERM_ORDER.map((t, i) => [t, 1 << i]));
+/** Joined terms by bit set (TERM_ORDER has fewer than 31 terms); few distinct sets occur. */
+const joined = new Map<number, string>();
+
 export function joinTerms(ts: Iterable<Term>): string {
-  const s = new Set(ts);
-  return TERM_ORDER.filter((t) => s.has(t)).join('&');
+  let m = 0;
+  for (const t of ts) m |= TERM_BIT.get(t) ?? 0;
+  let got = joined.get(m);
+  if (got === undefined) {
+    got = TERM_ORDER.filter((t) => m & TERM_BIT.get(t)!).join('&');
+    joined.set(m, got);
+  }
+  return got;
 }
 
 /** The changed part of an allele: REF bases [beg, end] (end = beg-1 for a pure insertion) replaced by `ins`. */
@@ -52,10 +62,20 @@ export function translateCodon(c: string): string {
   if (a < 0 || b < 0 || d < 0) return 'X';
   return AA[a * 16 + b * 4 + d];
 }
+/** Index of a base in BASES by character code (-1: not a base). */
+const BASE_INDEX = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let i = 0; i < 4; i++) t[BASES.charCodeAt(i)] = i;
+  return t;
+})();
+const baseIndex = (c: number) => (c < 256 ? BASE_INDEX[c] : -1);
+
+/** Translation of whole codons (as translateCodon on each, without slicing them out). */
 export function translate(s: string, untilStop = false): string {
   let o = '';
   for (let i = 0; i + 3 <= s.length; i += 3) {
-    const aa = translateCodon(s.slice(i, i + 3));
+    const a = baseIndex(s.charCodeAt(i)), b = baseIndex(s.charCodeAt(i + 1)), d = baseIndex(s.charCodeAt(i + 2));
+    const aa = a < 0 || b < 0 || d < 0 ? 'X' : AA[a * 16 + b * 4 + d];
     o += aa;
     if (untilStop && aa === '*') break;
   }

@@ -137,23 +137,66 @@ export class IndexedFasta {
       if (n <= 0) break;
       got += n;
     }
-    // drop line ends by copying whole lines (native copies, no per-byte JS loop)
+    // drop line ends: a byte loop (a native copy per 60-base line costs more in call overhead)
     const out = Buffer.allocUnsafe(end - beg + 1);
     let o = 0;
     let p = beg;
     while (p <= end && o < out.length) {
       const lineEnd = Math.min(end, (Math.floor(p / e.lineBases) + 1) * e.lineBases - 1);
       const src = byteOf(p) - b0;
-      const n = lineEnd - p + 1;
       if (src >= got) break;
-      o += buf.copy(out, o, src, Math.min(got, src + n));
+      const stop = Math.min(got, src + lineEnd - p + 1);
+      for (let i = src; i < stop; i++) out[o++] = buf[i];
       p = lineEnd + 1;
     }
     const s = out.toString('latin1', 0, o);
     return s.toUpperCase();
   }
 
+  /** A window of raw FASTA bytes over [beg, end] of `name` (clipped), for base-by-base checks without building strings. */
+  window(name: string, beg: number, end: number): BaseWindow | null {
+    const e = this.index.get(name);
+    if (!e) return null;
+    if (beg < 0) beg = 0;
+    if (end >= e.length) end = e.length - 1;
+    if (end < beg) return null;
+    const b0 = e.offset + Math.floor(beg / e.lineBases) * e.lineWidth + (beg % e.lineBases);
+    const b1 = e.offset + Math.floor(end / e.lineBases) * e.lineWidth + (end % e.lineBases);
+    const buf = Buffer.allocUnsafe(b1 - b0 + 1);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(this.fd, buf, got, buf.length - got, b0 + got);
+      if (n <= 0) break;
+      got += n;
+    }
+    if (got < buf.length) return null;
+    return new BaseWindow(name, beg, end, e, b0, buf);
+  }
+
   close(): void {
     closeSync(this.fd);
+  }
+}
+
+/** Raw FASTA bytes of [beg, end] of one sequence. */
+export class BaseWindow {
+  constructor(
+    readonly name: string,
+    readonly beg: number,
+    readonly end: number,
+    private readonly e: FaiEntry,
+    private readonly b0: number,
+    private readonly buf: Buffer,
+  ) {}
+
+  /** [b, e] lies in the window. */
+  holds(name: string, b: number, e: number): boolean {
+    return name === this.name && b >= this.beg && e <= this.end;
+  }
+
+  /** Upper-cased character code of the base at `pos` (must lie in the window). */
+  code(pos: number): number {
+    const c = this.buf[this.e.offset + Math.floor(pos / this.e.lineBases) * this.e.lineWidth + (pos % this.e.lineBases) - this.b0];
+    return c >= 97 && c <= 122 ? c - 32 : c;
   }
 }

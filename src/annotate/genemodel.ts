@@ -5,10 +5,8 @@
  * segments (CDS, with the GFF phase of the segment that starts the coding sequence in
  * transcript order) and its UTRs, all sorted by genomic position.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
 import { InputError } from '../util/errors.js';
+import { lineBatches } from './vcf.js';
 
 export type Strand = '+' | '-';
 
@@ -45,6 +43,8 @@ export interface GeneModel {
   chroms(): string[];
   /** Transcripts on `chrom` whose span [beg, end] overlaps [beg, end] (0-based inclusive), sorted by start. */
   overlapping(chrom: string, beg: number, end: number): Transcript[];
+  /** The largest end of the transcripts `overlapping` would return, or -1 when there are none (allocates nothing). */
+  reach(chrom: string, beg: number, end: number): number;
 }
 
 /** Short biotype name as bcftools prints it. */
@@ -81,19 +81,42 @@ interface RawGene {
   biotype: string | null;
 }
 
-const stripPrefix = (s: string) => s.replace(/^(gene|transcript):/, '');
+const stripPrefix = (s: string) => (s.startsWith('gene:') ? s.slice(5) : s.startsWith('transcript:') ? s.slice(11) : s);
 
 const TX_TYPES = new Set(['mRNA', 'transcript', 'lincRNA', 'lnc_RNA', 'ncRNA', 'processed_transcript', 'NMD_transcript_variant', 'snRNA', 'snoRNA', 'miRNA', 'rRNA', 'pseudogenic_transcript', 'unconfirmed_transcript', 'primary_transcript', 'V_gene_segment', 'J_gene_segment', 'C_gene_segment', 'D_gene_segment', 'scRNA', 'tRNA']);
 
-function parseGffAttrs(s: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const kv of s.split(';')) {
-    if (!kv) continue;
-    const i = kv.indexOf('=');
-    if (i < 0) continue;
-    m.set(kv.slice(0, i).trim(), decodeURIComponent(kv.slice(i + 1).trim()));
+/**
+ * GFF3 column 9, read on demand: most rows need one or two keys of many, so no map of
+ * all of them is built. `key=value` pairs split on ';', key and value trimmed, the last
+ * pair of a key wins, values percent-decoded.
+ */
+class GffAttrs {
+  constructor(private readonly s: string) {}
+
+  get(key: string): string | undefined {
+    const s = this.s;
+    let found: string | undefined;
+    let p = 0;
+    while (p <= s.length) {
+      let q = s.indexOf(';', p);
+      if (q < 0) q = s.length;
+      const eq = s.indexOf('=', p);
+      if (eq >= 0 && eq < q) {
+        // trimmed key == key, compared in place
+        let kb = p, ke = eq;
+        while (kb < ke && isSpace(s.charCodeAt(kb))) kb++;
+        while (ke > kb && isSpace(s.charCodeAt(ke - 1))) ke--;
+        if (ke - kb === key.length && s.startsWith(key, kb)) found = s.slice(eq + 1, q).trim();
+      }
+      p = q + 1;
+    }
+    return found === undefined || found.indexOf('%') < 0 ? found : decodeURIComponent(found);
   }
-  return m;
+}
+
+/** What String.prototype.trim removes, for the ASCII range and the common Unicode spaces. */
+function isSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160 || c === 0xfeff || c === 0x2028 || c === 0x2029 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x202f || c === 0x205f || c === 0x3000;
 }
 
 function parseGtfAttrs(s: string): Map<string, string> {
@@ -104,14 +127,6 @@ function parseGtfAttrs(s: string): Map<string, string> {
   return m;
 }
 
-function openLines(file: string) {
-  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
-  const gz = /\.(gz|bgz)$/i.test(file);
-  const input = gz ? raw.pipe(createGunzip()) : raw;
-  if (gz) raw.on('error', (e) => input.emit('error', e));
-  return createInterface({ input, crlfDelay: Infinity });
-}
-
 /** Loads a GFF3 (default) or GTF (`.gtf`, `.gtf.gz`, or format 'gtf') gene model. */
 export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Promise<GeneModel> {
   const fmt = format ?? (/\.gtf(\.gz)?$/i.test(file) ? 'gtf' : 'gff3');
@@ -119,9 +134,8 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
   const txs = new Map<string, RawTx>();
   const children: Array<{ parent: string; type: string; iv: CdsSegment; strand: Strand; chrom: string; line: number }> = [];
   let lineNo = 0;
-  const lines = openLines(file);
-  try {
-    for await (const line of lines) {
+  for await (const batch of lineBatches(file, 'utf8')) {
+    for (const line of batch) {
       lineNo++;
       if (!line || line[0] === '#') continue;
       const c = line.split('\t');
@@ -133,7 +147,7 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
       const phase = c[7] === '.' ? 0 : Number(c[7]);
       if (!(phase === 0 || phase === 1 || phase === 2)) throw new InputError('bad_gff', `bad phase ${JSON.stringify(c[7])}`, { file, line: lineNo, field: 'phase' });
       if (fmt === 'gff3') {
-        const a = parseGffAttrs(c[8]);
+        const a = new GffAttrs(c[8]);
         const id = a.get('ID');
         const parent = a.get('Parent');
         if (type === 'gene' || type.endsWith('_gene') || (id && id.startsWith('gene:'))) {
@@ -145,7 +159,7 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
         if (type === 'exon' || type === 'CDS' || type === 'five_prime_UTR' || type === 'three_prime_UTR' || type === 'stop_codon' || type === 'start_codon') {
           if (!parent) throw new InputError('bad_gff', `${type} without Parent`, { file, line: lineNo, field: 'Parent' });
           if (!strand) throw new InputError('bad_gff', `${type} without strand`, { file, line: lineNo, field: 'strand' });
-          for (const p of parent.split(',')) children.push({ parent: stripPrefix(p), type, iv: { beg, end, phase }, strand, chrom: c[0], line: lineNo });
+          for (const p of parent.indexOf(',') < 0 ? [parent] : parent.split(',')) children.push({ parent: stripPrefix(p), type, iv: { beg, end, phase }, strand, chrom: c[0], line: lineNo });
           continue;
         }
         if (id && (id.startsWith('transcript:') || TX_TYPES.has(type) || (parent && parent.startsWith('gene:')))) {
@@ -172,8 +186,6 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
         if (t === 'exon' || t === 'CDS' || t === 'UTR' || t === 'five_prime_UTR' || t === 'three_prime_UTR' || t === 'stop_codon') children.push({ parent: tid, type: t, iv: { beg, end, phase }, strand, chrom: c[0], line: lineNo });
       }
     }
-  } finally {
-    lines.close();
   }
 
   for (const ch of children) {
@@ -184,7 +196,7 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
     if (t.chrom !== ch.chrom) throw new InputError('bad_gff', `${ch.type} on ${ch.chrom} but transcript ${t.id} is on ${t.chrom}`, { file, line: ch.line, field: 'seqid' });
     const iv = { beg: ch.iv.beg, end: ch.iv.end };
     if (ch.type === 'exon') t.exons.push(iv);
-    else if (ch.type === 'CDS') t.cds.push({ ...iv, phase: ch.iv.phase, line: ch.line } as CdsSegment);
+    else if (ch.type === 'CDS') t.cds.push({ beg: iv.beg, end: iv.end, phase: ch.iv.phase, line: ch.line } as CdsSegment);
     else if (ch.type === 'five_prime_UTR') t.utr5.push(iv);
     else if (ch.type === 'three_prime_UTR') t.utr3.push(iv);
     else if (ch.type === 'UTR') t.utr.push(iv);
@@ -282,7 +294,8 @@ function addStop(cds: CdsSegment[], s: Interval): CdsSegment[] {
   return out;
 }
 
-function indexModel(transcripts: Transcript[]): GeneModel {
+/** A gene model over transcripts already sorted by chromosome, start and end (as `loadGeneModel` gives them). */
+export function indexModel(transcripts: Transcript[]): GeneModel {
   const by = new Map<string, { tx: Transcript[]; maxEnd: number[] }>();
   for (const t of transcripts) {
     let e = by.get(t.chrom);
@@ -290,22 +303,32 @@ function indexModel(transcripts: Transcript[]): GeneModel {
     e.tx.push(t);
     e.maxEnd.push(Math.max(t.end, e.maxEnd.length ? e.maxEnd[e.maxEnd.length - 1] : -1));
   }
+  // first index whose running max end >= beg
+  const first = (e: { maxEnd: number[] }, beg: number) => {
+    let lo = 0, hi = e.maxEnd.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (e.maxEnd[mid] < beg) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   return {
     transcripts,
     chroms: () => [...by.keys()],
     overlapping(chrom, beg, end) {
       const e = by.get(chrom);
       if (!e) return [];
-      // first index whose running max end >= beg
-      let lo = 0, hi = e.tx.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (e.maxEnd[mid] < beg) lo = mid + 1;
-        else hi = mid;
-      }
       const out: Transcript[] = [];
-      for (let i = lo; i < e.tx.length && e.tx[i].beg <= end; i++) if (e.tx[i].end >= beg) out.push(e.tx[i]);
+      for (let i = first(e, beg); i < e.tx.length && e.tx[i].beg <= end; i++) if (e.tx[i].end >= beg) out.push(e.tx[i]);
       return out;
+    },
+    reach(chrom, beg, end) {
+      const e = by.get(chrom);
+      if (!e) return -1;
+      let r = -1;
+      for (let i = first(e, beg); i < e.tx.length && e.tx[i].beg <= end; i++) if (e.tx[i].end >= beg && e.tx[i].end > r) r = e.tx[i].end;
+      return r;
     },
   };
 }

@@ -1,7 +1,9 @@
 /** Minimal streaming VCF text reading/writing for the annotator (plain or gzip/BGZF input). */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
+import { isBgzfBlock, readBgzfBlocks } from '../formats/bgzf.js';
 import { InputError } from '../util/errors.js';
 
 /** One parsed VCF record: 0-based POS, upper-case alleles, optional genotypes. */
@@ -23,23 +25,66 @@ export function openVcfLines(file: string): Interface {
   return createInterface({ input, crlfDelay: Infinity });
 }
 
-/** Parses one VCF data line (already split on tabs). */
+/** A file's bytes in pieces of 1 MiB, read synchronously (async reads wait in libuv's thread pool behind output compression). */
+async function* fileChunks(file: string): AsyncGenerator<Buffer> {
+  const fd = openSync(file, 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The bytes of a plain, BGZF or gzip file (by extension `.gz`/`.bgz`), in pieces. BGZF is inflated block by block in this thread. */
+export async function* byteBatches(file: string): AsyncGenerator<Buffer> {
+  if (!/\.(gz|bgz)$/i.test(file)) {
+    yield* fileChunks(file);
+    return;
+  }
+  const head = Buffer.alloc(18);
+  const fd = openSync(file, 'r');
+  let got: number;
+  try {
+    got = readSync(fd, head, 0, 18, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (isBgzfBlock(head.subarray(0, got))) {
+    for await (const b of readBgzfBlocks(fileChunks(file), { name: file, threads: 1 })) if (b.data.length) yield b.data;
+    return;
+  }
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  const input = raw.pipe(createGunzip({ chunkSize: 1 << 18 }));
+  raw.on('error', (e) => input.emit('error', e));
+  for await (const piece of input) yield piece as Buffer;
+}
+
 /** Lines of a (gzip/BGZF or plain) text file in batches, without per-line promises. */
-export async function* lineBatches(file: string): AsyncGenerator<string[]> {
+export async function* lineBatches(file: string, encoding: 'latin1' | 'utf8' = 'latin1'): AsyncGenerator<string[]> {
   const raw = createReadStream(file, { highWaterMark: 1 << 20 });
   const gz = /\.(gz|bgz)$/i.test(file);
   const input = gz ? raw.pipe(createGunzip({ chunkSize: 1 << 18 })) : raw;
   if (gz) raw.on('error', (e) => input.emit('error', e));
+  // UTF-8 characters may be cut between chunks
+  const utf8 = encoding === 'utf8' ? new StringDecoder('utf8') : null;
   let rest = '';
   for await (const chunk of input) {
-    const text = rest + (chunk as Buffer).toString('latin1');
+    const text = rest + (utf8 ? utf8.write(chunk as Buffer) : (chunk as Buffer).toString('latin1'));
     const lines = text.split('\n');
     rest = lines.pop()!;
     for (let i = 0; i < lines.length; i++) if (lines[i].endsWith('\r')) lines[i] = lines[i].slice(0, -1);
     yield lines;
   }
+  if (utf8) rest += utf8.end();
   if (rest) yield [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
 }
+
+/** Parses one VCF data line (already split on tabs). */
 
 export function parseVcfRecord(cols: string[], nsamples: number, file: string, recordNo: number, lineNo: number): VariantRecord {
   if (cols.length < 8) throw new InputError('bad_vcf', `expected at least 8 columns, found ${cols.length}`, { file, record: recordNo, line: lineNo });

@@ -152,12 +152,25 @@ export function hgvsc(ctx: TxContext, edit: { c1: number; c2: number; ins: strin
   return edit.ins.length ? `${id}:c.${range}delins${edit.ins}` : `${id}:c.${range}del`;
 }
 
+/** SO terms of a set of BCSQ terms, most severe first, with their impact; few distinct sets occur, so they are kept. */
+const soCache = new Map<string, { so: string[]; text: string; impact: Impact }>();
+function soTermsOf(terms: Term[]): { so: string[]; text: string; impact: Impact } {
+  const key = terms.join(',');
+  let got = soCache.get(key);
+  if (!got) {
+    const so = [...new Set(terms.map((t) => SO_TERM[t]))].sort((a, b) => (RANK.get(a) ?? 99) - (RANK.get(b) ?? 99));
+    got = { so, text: so.join('&'), impact: impactOf(so) };
+    soCache.set(key, got);
+  }
+  return got;
+}
+
 /** One CSQ entry. `coding` carries the allele's own CDS edit and amino-acid change when it is coding. */
 export function vepEntry(
   alt: string, terms: Term[], tx: Transcript, coding: { ctx: TxContext; edit: { c1: number; c2: number; ins: string }; aa: string } | null,
   _pos: number, ref: string, _ai: number,
 ): string {
-  const so = [...new Set(terms.map((t) => SO_TERM[t]))].sort((a, b) => (RANK.get(a) ?? 99) - (RANK.get(b) ?? 99));
+  const { so, text: soText, impact } = soTermsOf(terms);
   // VEP allele: the ALT without the shared leading base for indels
   let allele = alt;
   if (ref.length !== alt.length && ref[0] === alt[0]) allele = alt.slice(1) || '-';
@@ -168,5 +181,6 @@ export function vepEntry(
     if (m) next = translate(coding.ctx.cds.slice((Number(m[1]) - 1 + m[2].length) * 3, (Number(m[1]) + m[2].length) * 3));
   }
   const hp = coding && hc ? hgvsp(tx.id, coding.aa, so, next) : '';
-  return [allele, so.join('&'), impactOf(so), tx.geneName, tx.geneId, tx.id, tx.biotype, hc, hp].join('|').replace(/=/g, '%3D');
+  const e = [allele, soText, impact, tx.geneName, tx.geneId, tx.id, tx.biotype, hc, hp].join('|');
+  return e.indexOf('=') < 0 ? e : e.replace(/=/g, '%3D');
 }

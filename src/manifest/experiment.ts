@@ -103,6 +103,33 @@ const paramValue = z.union([paramScalar, z.array(paramScalar).max(1000)], {
 export const stageParamsSchema = z.record(z.string(), paramValue);
 export type StageParams = z.output<typeof stageParamsSchema>;
 
+/**
+ * Annotator parameters. `known`: known-variant databases as on the command line
+ * (`NAME=db.vcf.gz[:FIELD,…]`, see src/annotate/known.ts); relative paths are relative to
+ * the manifest's folder.
+ */
+export const annotateParamsSchema = z
+  .strictObject({
+    known: z
+      .array(
+        z
+          .string()
+          .max(4096)
+          .regex(/^[A-Za-z][A-Za-z0-9_]{0,63}=[^\p{Cc}]+$/u, {
+            error: (iss) => `invalid known-variant database ${showValue(iss.input)}: expected NAME=db.vcf.gz[:FIELD,…], NAME a letter then letters, digits or '_'`,
+          }),
+      )
+      .min(1)
+      .max(64)
+      .optional()
+      .meta({
+        description:
+          "Known-variant databases (tabix-indexed VCFs): 'NAME=db.vcf.gz[:FIELD,…]'. IDs and INFO/NAME_FIELD are copied when an allele matches after normalisation.",
+      }),
+  })
+  .meta({ description: 'Annotator parameters.' });
+export type AnnotateParams = z.output<typeof annotateParamsSchema>;
+
 function stage<P extends z.ZodType>(params: P, description: string) {
   return z
     .strictObject({
@@ -122,7 +149,7 @@ export const stagesSchema = z
       .meta({ description: 'How the input reads are split for the worker pool.' }),
     align: stage(alignParamsSchema, 'Read alignment.').optional(),
     call: stage(stageParamsSchema, 'Variant calling.').optional(),
-    annotate: stage(stageParamsSchema, 'Variant annotation.').optional(),
+    annotate: stage(annotateParamsSchema, 'Variant annotation.').optional(),
   })
   .meta({ description: 'Per-stage engines and parameters; stages left out run with defaults.' });
 export type StagesConfig = z.output<typeof stagesSchema>;

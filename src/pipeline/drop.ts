@@ -15,6 +15,7 @@ import { ingestArchive, readRawRun, type IngestResult, type RawRun } from '../st
 import { shardReads, type ShardIndex } from '../stages/shard.js';
 import { alignSample, type AlignSampleResult } from '../stages/align.js';
 import { annotateSample, type AnnotateSampleResult } from '../stages/annotate.js';
+import type { KnownDbSpec } from '../annotate/known.js';
 import { callSample, type CallSampleResult } from '../stages/call.js';
 import { vcfToParquet, type ToParquetResult } from '../stages/to-parquet.js';
 import { lakeFileCopy } from '../lake/local-file.js';
@@ -29,6 +30,7 @@ import { metadataForDrop, type DropMetadataResult } from '../metadata/stage.js';
 import { GenolakeError } from '../util/errors.js';
 import { runIdForDrop, sha256File } from '../util/hash.js';
 import type { Logger } from '../util/log.js';
+import { ReferenceRegistry } from './references.js';
 
 export const DEFAULT_READS_PER_SHARD = 250_000;
 
@@ -58,6 +60,13 @@ export interface DropParams {
   reference?: string;
   /** Gene models (GFF3/GTF) to annotate the calls with; without them calls go to the lake unannotated. */
   genes?: string;
+  /**
+   * Reference registry file: when `reference` is not given, the drop manifest's reference
+   * name is looked up here (FASTA, and gene models unless `genes` is given).
+   */
+  references?: string;
+  /** Known-variant databases for the annotate stage (paths absolute, or URLs). */
+  known?: KnownDbSpec[];
   [k: string]: unknown;
 }
 
@@ -128,14 +137,15 @@ export function dropStages(params: DropParams) {
   });
 
   const front = params.metadata === false ? ([ingest, shard] as const) : ([ingest, shard, metadata] as const);
-  if (!params.reference) return front satisfies readonly AnyStage[];
-  const reference = params.reference;
+  if (!params.reference && !params.references) return front satisfies readonly AnyStage[];
   const seedLength = params.seedLength;
 
   const index = defineStage({
     name: 'index',
-    async run(ctx): Promise<{ indexDir: string; fasta: string }> {
-      return { indexDir: await ensureIndex(reference, ctx.log, seedLength), fasta: reference };
+    deps: [ingest],
+    async run(ctx, { ingest: ing }): Promise<{ indexDir: string; fasta: string; genes?: string }> {
+      const ref = await dropReference(params, ing.manifest.reference);
+      return { indexDir: await ensureIndex(ref.fasta, ctx.log, seedLength), ...ref };
     },
   });
 
@@ -168,22 +178,24 @@ export function dropStages(params: DropParams) {
 
   const call = defineStage({
     name: 'call',
-    deps: [ingest, align],
-    async run(ctx, { ingest: ing, align: al }): Promise<CallSampleResult> {
+    deps: [ingest, align, index],
+    async run(ctx, { ingest: ing, align: al, index: idx }): Promise<CallSampleResult> {
       return callSample(
-        { bamKeys: [al.bam], reference, outPrefix: `${stagedPrefix(ing, outRoot)}calls/`, ...(params.call ? { options: params.call } : {}), commandLine },
+        { bamKeys: [al.bam], reference: idx.fasta, outPrefix: `${stagedPrefix(ing, outRoot)}calls/`, ...(params.call ? { options: params.call } : {}), commandLine },
         { lake: ctx.lake, pool: ctx.pool, log: ctx.log },
       );
     },
   });
 
-  const genes = params.genes;
   const annotate = defineStage({
     name: 'annotate',
-    deps: [ingest, call],
-    async run(ctx, { ingest: ing, call: c }): Promise<AnnotateSampleResult | null> {
+    deps: [ingest, call, index],
+    async run(ctx, { ingest: ing, call: c, index: idx }): Promise<AnnotateSampleResult | null> {
+      const genes = idx.genes;
       if (!genes) return null;
-      return annotateSample({ vcfKey: c.vcf, reference, genes, outPrefix: `${stagedPrefix(ing, outRoot)}annotated/` }, { lake: ctx.lake, log: ctx.log });
+      const reference = idx.fasta;
+      const known = params.known?.length ? { known: params.known } : {};
+      return annotateSample({ vcfKey: c.vcf, reference, genes, ...known, outPrefix: `${stagedPrefix(ing, outRoot)}annotated/` }, { lake: ctx.lake, log: ctx.log, pool: ctx.pool });
     },
   });
 
@@ -227,6 +239,19 @@ export function dropStages(params: DropParams) {
 }
 
 /**
+ * The reference a drop aligns to: `--reference` (with `--genes`) when given, else the
+ * manifest's reference name looked up in the registry (`--references`), whose gene models
+ * apply unless `--genes` names others.
+ */
+async function dropReference(params: DropParams, name: string): Promise<{ fasta: string; genes?: string }> {
+  if (params.reference) return { fasta: params.reference, ...(params.genes ? { genes: params.genes } : {}) };
+  const registry = await ReferenceRegistry.open(params.references!);
+  const e = await registry.resolve(name, 'reference (drop manifest)');
+  const genes = params.genes ?? e.genes;
+  return { fasta: e.fasta, ...(genes ? { genes } : {}) };
+}
+
+/**
  * The aligner index of a FASTA, cached beside it (`<fasta>.genolake/`, or
  * `<fasta>.genolake-k<k>/` for another seed length), rebuilt when missing or stale.
  */
@@ -264,6 +289,10 @@ export interface RunDropOptions {
   registry?: string;
   reference?: string;
   genes?: string;
+  /** Reference registry (see DropParams.references). */
+  references?: string;
+  /** Known-variant databases for the annotate stage. */
+  known?: KnownDbSpec[];
   log?: Logger;
   progress?: boolean | ProgressStream;
   signal?: AbortSignal;
@@ -276,6 +305,11 @@ export interface RunDropResult {
   alreadyDone: boolean;
   /** An unfinished run of the same drop was continued. */
   resumed: boolean;
+  /**
+   * Parameters given now that differ from those the run was started with (which are the
+   * ones that apply: a drop is one run). Empty when they agree.
+   */
+  ignoredParams: string[];
   result: DropOutputs;
 }
 
@@ -292,6 +326,8 @@ export async function runDrop(archivePath: string, opts: RunDropOptions): Promis
     ...(opts.registry ? { registry: opts.registry } : {}),
     ...(opts.reference ? { reference: opts.reference } : {}),
     ...(opts.genes ? { genes: opts.genes } : {}),
+    ...(opts.references && !opts.reference ? { references: opts.references } : {}),
+    ...(opts.known?.length ? { known: opts.known } : {}),
   };
   // A re-drop of the same content under another path or name is the same run: read it from here.
   return runOrResume(runId, params, { archive: archivePath }, { ...opts, inputChecksums: { [basename(archivePath)]: `sha256:${sha}` } });
@@ -313,12 +349,20 @@ export async function runOrResume(
   const existing = await store.readState();
   const first = existing ? (existing.params as DropParams) : params;
   const effective: DropParams = { ...first, ...override };
+  const ignoredParams = existing
+    ? [...new Set([...Object.keys(params), ...Object.keys(first)])]
+        .filter((k) => !(k in override) && JSON.stringify(params[k]) !== JSON.stringify(first[k]))
+        .sort()
+    : [];
+  if (ignoredParams.length) {
+    opts.log?.warn({ runId, ignoredParams }, `run ${runId} keeps the parameters it was started with (${ignoredParams.join(', ')} differ); rerun with other parameters as an experiment`);
+  }
   if (existing?.status === 'done') {
     const outputs: Record<string, unknown> = {};
     for (const s of dropStages(effective)) outputs[s.name] = (await store.readStage(s.name))?.output;
     const provenance = await store.readProvenance();
     const result = { runId, outputs, state: existing, provenance } as unknown as DropOutputs;
-    return { runId, alreadyDone: true, resumed: false, result };
+    return { runId, alreadyDone: true, resumed: false, ignoredParams, result };
   }
   const result = await runPipeline(dropStages(effective), {
     lake: opts.lake,
@@ -332,5 +376,5 @@ export async function runOrResume(
     resume: !!existing,
     params: first,
   });
-  return { runId, alreadyDone: false, resumed: !!existing, result: result as unknown as DropOutputs };
+  return { runId, alreadyDone: false, resumed: !!existing, ignoredParams, result: result as unknown as DropOutputs };
 }

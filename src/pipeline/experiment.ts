@@ -16,6 +16,7 @@ import { DEFAULT_INDEX_PARAMS, type AlignParams } from '../align/kernel.js';
 import type { CallOptions } from '../call/region.js';
 import { experimentPrefix, type AlignParams as ManifestAlignParams, type ExperimentManifest, type StageParams } from '../manifest/experiment.js';
 import { ingestArchive, readRawRun, runPrefixFor } from '../stages/ingest.js';
+import { checkKnownDatabases, knownFromParam, type KnownDbSpec } from '../annotate/known.js';
 import { GenolakeError, InputError } from '../util/errors.js';
 import { DEFAULT_READS_PER_SHARD, runOrResume, type DropParams, type RunDropOptions, type RunDropResult } from './drop.js';
 import { ReferenceRegistry, type ReferenceEntry } from './references.js';
@@ -119,11 +120,21 @@ function checkEngines(m: ExperimentManifest): void {
       });
     }
   }
-  const annotate = m.stages.annotate?.params;
-  if (annotate && Object.keys(annotate).length) {
-    const name = Object.keys(annotate)[0];
-    throw new InputError('EXPERIMENT_BAD_PARAM', `stages.annotate.params.${name}: the default annotator takes no parameters`, { field: `stages.annotate.params.${name}` });
+}
+
+/** `stages.annotate.params.known` → databases (paths against the manifest's folder), opened once to check them. */
+async function knownParamsFromManifest(m: ExperimentManifest, manifestDir: string): Promise<KnownDbSpec[] | undefined> {
+  const field = 'stages.annotate.params.known';
+  const value = m.stages.annotate?.params?.known;
+  if (value === undefined) return undefined;
+  const known = knownFromParam(value, field, manifestDir);
+  try {
+    await checkKnownDatabases(known);
+  } catch (e) {
+    if (e instanceof InputError) throw new InputError(e.code, `${field}: ${e.message}`, { ...e.place, field: e.place.field ? `${field}: ${e.place.field}` : field }, { cause: e });
+    throw e;
   }
+  return known;
 }
 
 /** Digest of what decides a run's outputs: same digest, same outputs. */
@@ -141,6 +152,7 @@ export async function runExperiment(manifest: ExperimentManifest, opts: RunExper
   const prefix = experimentPrefix(manifest);
   const { align, seedLength } = alignParamsFromManifest(manifest.stages.align?.params);
   const call = callParamsFromManifest(manifest.stages.call?.params);
+  const known = await knownParamsFromManifest(manifest, opts.manifestDir);
   const readsPerShard = manifest.stages.shard?.reads_per_shard ?? DEFAULT_READS_PER_SHARD;
   const registry = opts.references ? await ReferenceRegistry.open(opts.references) : undefined;
 
@@ -192,6 +204,7 @@ export async function runExperiment(manifest: ExperimentManifest, opts: RunExper
       ...(align ? { align } : {}),
       ...(seedLength ? { seedLength } : {}),
       ...(call ? { call } : {}),
+      ...(known ? { known } : {}),
       metadata: false,
     };
     const runId = experimentRunId({ experiment: manifest.experiment_id, params });

@@ -6,9 +6,10 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
 import { annotateVcf } from '../annotate/annotate.js';
+import { lineBatches } from '../annotate/vcf.js';
+import type { KnownDbSpec, KnownDbStats } from '../annotate/known.js';
+import type { TaskPool } from '../engine/pool.js';
 import { VcfGzWriter } from '../formats/tabix.js';
 import { lakeFileCopy } from '../lake/local-file.js';
 import type { Lake } from '../lake/types.js';
@@ -20,6 +21,8 @@ export interface AnnotateSampleInput {
   reference: string;
   /** Gene models: GFF3 (Ensembl style) or GTF by extension. */
   genes: string;
+  /** Known-variant databases (absolute paths or URLs) whose IDs and INFO fields are copied on allele match. */
+  known?: KnownDbSpec[];
   outPrefix: string;
 }
 
@@ -28,37 +31,48 @@ export interface AnnotateSampleResult {
   tbi: string;
   records: number;
   annotated: number;
+  /** Per known-variant database: records matched, chromosome aliases used, chromosomes absent. */
+  known?: KnownDbStats[];
 }
 
-/** Re-writes a BGZF VCF through the tabix-indexing writer (annotateVcf writes BGZF without an index). */
+/** Writes the annotator's plain VCF through the tabix-indexing writer (BGZF + .tbi). */
 async function indexVcf(src: string, dest: string): Promise<void> {
   const w = await VcfGzWriter.create(dest);
-  const rl = createInterface({ input: createReadStream(src).pipe(createGunzip()), crlfDelay: Infinity });
   let header = '';
   let inHeader = true;
-  for await (const line of rl) {
-    if (inHeader && line.startsWith('#')) {
-      header += `${line}\n`;
-      continue;
+  for await (const batch of lineBatches(src, 'utf8')) {
+    for (const line of batch) {
+      if (inHeader && line.startsWith('#')) {
+        header += `${line}\n`;
+        continue;
+      }
+      if (inHeader) {
+        await w.writeHeader(header);
+        inHeader = false;
+      }
+      if (line) await w.writeRecord(line);
     }
-    if (inHeader) {
-      await w.writeHeader(header);
-      inHeader = false;
-    }
-    if (line) await w.writeRecord(line);
   }
   if (inHeader) await w.writeHeader(header);
   await w.close();
 }
 
-export async function annotateSample(input: AnnotateSampleInput, deps: { lake: Lake; log?: Logger }): Promise<AnnotateSampleResult> {
-  const { lake, log } = deps;
+export interface AnnotateSampleDeps {
+  lake: Lake;
+  log?: Logger;
+  /** The run's pool (StageContext.pool): records are annotated on its workers; without it, in this thread. */
+  pool?: TaskPool;
+}
+
+export async function annotateSample(input: AnnotateSampleInput, deps: AnnotateSampleDeps): Promise<AnnotateSampleResult> {
+  const { lake, log, pool } = deps;
   const tmp = await mkdtemp(join(tmpdir(), 'genolake-annotate-'));
   try {
     const vcf = await lakeFileCopy(lake, input.vcfKey, tmp);
-    const raw = join(tmp, 'annotated.raw.vcf.gz');
+    // plain text in between: compressed once, by the indexing writer
+    const raw = join(tmp, 'annotated.raw.vcf');
     const gtf = /\.gtf(\.gz)?$/i.test(input.genes);
-    const stats = await annotateVcf({ reference: input.reference, ...(gtf ? { gtf: input.genes } : { gff: input.genes }), vcf, out: raw });
+    const stats = await annotateVcf({ reference: input.reference, ...(gtf ? { gtf: input.genes } : { gff: input.genes }), vcf, out: raw, ...(input.known?.length ? { known: input.known } : {}), ...(pool ? { pool } : {}) });
     const out = join(tmp, 'annotated.vcf.gz');
     await indexVcf(raw, out);
     const staging = lake.stagingPrefix('annotate');
@@ -66,7 +80,7 @@ export async function annotateSample(input: AnnotateSampleInput, deps: { lake: L
     await lake.put(`${staging}annotated.vcf.gz.tbi`, await readFile(`${out}.tbi`));
     await lake.publish(staging, input.outPrefix, { stage: 'annotate', records: stats.records });
     log?.info({ outPrefix: input.outPrefix, ...stats }, 'annotate: published');
-    return { vcf: `${input.outPrefix}annotated.vcf.gz`, tbi: `${input.outPrefix}annotated.vcf.gz.tbi`, records: stats.records, annotated: stats.annotated };
+    return { vcf: `${input.outPrefix}annotated.vcf.gz`, tbi: `${input.outPrefix}annotated.vcf.gz.tbi`, records: stats.records, annotated: stats.annotated, ...(stats.known ? { known: stats.known } : {}) };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

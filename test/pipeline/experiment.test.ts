@@ -149,6 +149,27 @@ describe('experiment manifests: other parameters over lake data, outputs under e
     };
   }
 
+  it("a drop aligns to its manifest's reference through the registry, annotated with the registry's genes", async () => {
+    const lake2 = new LocalLake(join(dir, 'lake-registry'));
+    const p = cohort.patients[1];
+    const r = await runDrop(resolve(sim, p.archive!), { lake: lake2, threads: 2, references: join(sim, 'references.json'), readsPerShard: 1000, log: silentLogger(), progress: false });
+    expect(r.result.state.status).toBe('done');
+    const { align, annotate, parquet } = r.result.outputs;
+    expect(align!.mapped / align!.reads).toBeGreaterThan(0.97);
+    expect(annotate!.annotated).toBeGreaterThan(0);
+    expect(parquet!.rows).toBeGreaterThan(0);
+    expect(r.ignoredParams).toEqual([]);
+    // The same drop again with other parameters is the same (finished) run: they are reported, not used.
+    const again = await runDrop(resolve(sim, p.archive!), { lake: lake2, threads: 2, references: join(sim, 'references.json'), readsPerShard: 500, log: silentLogger(), progress: false });
+    expect(again).toMatchObject({ alreadyDone: true, ignoredParams: ['readsPerShard'] });
+    // A registry that does not know the manifest's reference stops the run at the index stage, naming it.
+    const other = join(dir, 'other-refs.json');
+    await writeFile(other, JSON.stringify({ references: { GRCh38: { fasta: resolve(sim, cohort.reference.fasta) } } }));
+    await expect(
+      runDrop(resolve(sim, cohort.patients[0].archive!), { lake: new LocalLake(join(dir, 'lake-registry-bad')), threads: 1, references: other, log: silentLogger(), progress: false }),
+    ).rejects.toMatchObject({ code: 'REFERENCE_UNKNOWN', message: expect.stringContaining(`reference "${cohort.reference.name}" is not in the registry (known: GRCh38)`) });
+  });
+
   it('refuses what it cannot honour, naming the field, before any run starts', async () => {
     const opts = { lake, threads: 1, manifestDir: sim, references: join(sim, 'references.json'), log: silentLogger(), progress: false };
     const runsBefore: string[] = [];

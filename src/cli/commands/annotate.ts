@@ -1,11 +1,17 @@
 /**
  * `genolake annotate`: variant consequences (INFO/BCSQ, bcftools-style, and INFO/CSQ,
- * VEP-style) from a reference FASTA and a GFF3 or GTF gene model.
+ * VEP-style) from a reference FASTA and a GFF3 or GTF gene model; IDs and INFO fields from
+ * known-variant databases (`--known`, see src/annotate/known.ts).
  */
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { annotateVcf } from '../../annotate/annotate.js';
+import { parseKnownSpec, type KnownDbSpec } from '../../annotate/known.js';
 import { InputError } from '../../util/errors.js';
-import { out } from './common.js';
+import { out, threadsOption } from './common.js';
+
+/** Below this input size the default thread count is 1. */
+const SMALL_VCF_BYTES = 2 << 20;
 
 interface AnnotateFlags {
   reference: string;
@@ -15,10 +21,12 @@ interface AnnotateFlags {
   out: string;
   local?: boolean;
   vep: boolean;
+  known: KnownDbSpec[];
+  threads: number;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('annotate')
     .description('annotate variant consequences (INFO/BCSQ and VEP-style INFO/CSQ); .gz output is BGZF')
     .requiredOption('--reference <fasta>', 'reference FASTA (a .fai next to it is used when present)')
@@ -28,17 +36,34 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'output VCF (.vcf, or .vcf.gz for BGZF)')
     .option('--local', 'one record at a time: no compound (same-haplotype) consequences')
     .option('--no-vep', 'do not write the VEP-style INFO/CSQ field')
-    .action(async (flags: AnnotateFlags) => {
-      if (!!flags.gff === !!flags.gtf) throw new InputError('bad_usage', 'give exactly one of --gff or --gtf');
-      const stats = await annotateVcf({
-        reference: flags.reference,
-        gff: flags.gff,
-        gtf: flags.gtf,
-        vcf: flags.vcf,
-        out: flags.out,
-        local: !!flags.local,
-        vep: flags.vep,
-      });
-      out(`annotated ${stats.annotated} of ${stats.records} records → ${flags.out}`);
+    .option(
+      '--known <NAME=db.vcf.gz[:FIELD,…]>',
+      'known-variant database (tabix-indexed VCF, path or http(s) URL): ID and INFO/NAME_FIELD copied on allele match after normalisation; repeatable',
+      (v: string, acc: KnownDbSpec[]) => [...acc, parseKnownSpec(v)],
+      [] as KnownDbSpec[],
+    );
+  threadsOption(cmd).action(async (flags: AnnotateFlags) => {
+    if (!!flags.gff === !!flags.gtf) throw new InputError('bad_usage', 'give exactly one of --gff or --gtf');
+    // starting worker threads costs more than a small file takes: the default is one thread then (same output)
+    let threads = flags.threads;
+    if (cmd.getOptionValueSource('threads') === 'default' && existsSync(flags.vcf) && statSync(flags.vcf).size < SMALL_VCF_BYTES) threads = 1;
+    const stats = await annotateVcf({
+      reference: flags.reference,
+      gff: flags.gff,
+      gtf: flags.gtf,
+      vcf: flags.vcf,
+      out: flags.out,
+      local: !!flags.local,
+      vep: flags.vep,
+      known: flags.known,
+      threads,
     });
+    out(`annotated ${stats.annotated} of ${stats.records} records → ${flags.out}`);
+    for (const k of stats.known ?? []) {
+      const alias = Object.entries(k.aliases).map(([a, b]) => `${a} as ${b}`);
+      out(`  ${k.name}: ${k.matchedRecords} records matched${alias.length ? `; chromosomes read as ${alias.join(', ')}` : ''}`);
+      if (k.missingChroms.length) out(`  ${k.name}: no records for chromosome(s) ${k.missingChroms.join(', ')}`);
+      if (k.refMismatches) out(`  ${k.name}: ${k.refMismatches} database records skipped, their REF differs from the reference (another genome build?)`);
+    }
+  });
 }

@@ -13,6 +13,7 @@ import { defaultReferenceRegistry } from '../../pipeline/references.js';
 import { loadManifestFile } from '../../manifest/load.js';
 import { InputError } from '../../util/errors.js';
 import { watchDrops } from '../../stages/watch.js';
+import { checkKnownDatabases, parseKnownSpec, resolveKnownSpec, type KnownDbSpec } from '../../annotate/known.js';
 import { GenolakeError } from '../../util/errors.js';
 import { describeError } from '../report.js';
 import {
@@ -36,6 +37,7 @@ interface RunOpts {
   registry?: string;
   reference?: string;
   genes?: string;
+  known: KnownDbSpec[];
   references?: string;
   json?: boolean;
 }
@@ -58,6 +60,7 @@ export function printDropSummary(lake: Lake, r: DropOutputs, how: string, outRoo
   }
   if (call) out(`  call      ${fmtInt(call.records)} variants (${fmtInt(call.snvs)} SNVs, ${fmtInt(call.indels)} indels) → ${call.vcf} (+ .tbi)`);
   if (annotate) out(`  annotate  ${fmtInt(annotate.annotated)} of ${fmtInt(annotate.records)} records with consequences → ${annotate.vcf} (+ .tbi)`);
+  for (const k of annotate?.known ?? []) out(`            ${k.name}: ${fmtInt(k.matchedRecords)} records matched${k.missingChroms.length ? ` (no records for ${k.missingChroms.join(', ')})` : ''}`);
   if (parquet) out(`  parquet   ${fmtInt(parquet.rows)} rows in ${parquet.files} file(s) → ${outRoot}curated/variants/patient_id=${parquet.patientId}/`);
   if (metadata) out(`  metadata  ${metadata.status}${metadata.status === 'ok' ? '' : ` (${metadata.reason})`} → ${metadata.key}`);
   const prov = r.provenance;
@@ -68,10 +71,16 @@ function runOptions(cmd: Command): Command {
   threadsOption(lakeOption(logOption(cmd)));
   return cmd
     .option('--reads-per-shard <n>', 'reads (pairs) per shard', positiveInt, DEFAULT_READS_PER_SHARD)
-    .option('--reference <fasta>', 'reference FASTA to align to (its index is built beside it once); without it the run stops after sharding', process.env.GENOLAKE_REFERENCE)
+    .option('--reference <fasta>', "reference FASTA to align to (its index is built beside it once); without it (and without --references) the run stops after sharding", process.env.GENOLAKE_REFERENCE)
     .option('--genes <gff3|gtf>', 'gene models to annotate the calls with (env GENOLAKE_GENES)', process.env.GENOLAKE_GENES)
+    .option(
+      '--known <NAME=db.vcf.gz[:FIELD,…]>',
+      'known-variant database for the annotate stage (tabix-indexed VCF): IDs and INFO/NAME_FIELD copied on allele match; repeatable',
+      (v: string, acc: KnownDbSpec[]) => [...acc, resolveKnownSpec(parseKnownSpec(v), process.cwd())],
+      [] as KnownDbSpec[],
+    )
     .option('--registry <file|dynamodb://table>', 'provider registry for patient metadata (env GENOLAKE_REGISTRY)', process.env.GENOLAKE_REGISTRY)
-    .option('--references <file>', 'reference registry: reference names (as manifests give them) → FASTA and gene models (env GENOLAKE_REFERENCES)', defaultReferenceRegistry())
+    .option('--references <file>', "reference registry: reference names (as manifests give them) → FASTA and gene models; a drop aligns to its manifest's reference when --reference is not given (env GENOLAKE_REFERENCES)", defaultReferenceRegistry())
     .option('--json', 'print the run outputs as JSON');
 }
 
@@ -82,6 +91,7 @@ async function runExperimentFile(file: string, o: RunOpts, lake: Lake, signal?: 
     throw new InputError('RUN_DROP_MANIFEST', 'a drop manifest travels inside its archive with the FASTQs: run the archive', { file });
   }
   if (o.reference) process.stderr.write('genolake: --reference is for drops; an experiment takes its reference from the manifest (or each input\'s, through --references)\n');
+  if (o.known.length) process.stderr.write('genolake: --known is for drops; an experiment names its databases in stages.annotate.params.known\n');
   const log = stderrLogger(o.logLevel);
   const r = await runExperiment(manifest, {
     lake,
@@ -105,6 +115,8 @@ async function runExperimentFile(file: string, o: RunOpts, lake: Lake, signal?: 
 const MANIFEST_FILE = /\.(json|ya?ml)$/i;
 
 async function runOne(archive: string, o: RunOpts, lake: Lake, signal?: AbortSignal): Promise<DropOutputs> {
+  // a bad database fails now, not after alignment and calling
+  if (o.known.length) await checkKnownDatabases(o.known);
   const log = stderrLogger(o.logLevel);
   const r = await runDrop(resolve(archive), {
     lake,
@@ -113,12 +125,20 @@ async function runOne(archive: string, o: RunOpts, lake: Lake, signal?: AbortSig
     registry: o.registry,
     reference: o.reference ? resolve(o.reference) : undefined,
     genes: o.genes ? resolve(o.genes) : undefined,
+    references: o.references ? resolve(o.references) : undefined,
+    known: o.known,
     log,
     signal,
     command: process.argv.slice(1),
   });
   if (o.json) out(JSON.stringify({ runId: r.runId, alreadyDone: r.alreadyDone, resumed: r.resumed, outputs: r.result.outputs }, null, 2));
   else printDropSummary(lake, r.result, r.alreadyDone ? 'already done, nothing to do' : r.resumed ? 'resumed and done' : 'done');
+  if (r.ignoredParams.length) {
+    process.stderr.write(
+      `genolake: run ${r.runId} keeps the parameters it was started with; ${r.ignoredParams.join(', ')} given now differ and were not used ` +
+        '(a drop is one run: rerun its reads with other parameters through an experiment manifest)\n',
+    );
+  }
   return r.result;
 }
 

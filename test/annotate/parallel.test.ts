@@ -1,0 +1,101 @@
+/**
+ * Parallel annotation (`threads > 1` or a pool): the same bytes as one thread, with
+ * phased same-codon compounds cut into many small tasks over two chromosomes.
+ * Needs a built dist/ (`npx tsc`): pool workers run compiled code.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { annotateVcf } from '../../src/annotate/annotate.js';
+import { register } from '../../src/cli/commands/annotate.js';
+import { createPool, type TaskPool } from '../../src/engine/pool.js';
+import { InputError } from '../../src/util/errors.js';
+import { buildSynthetic, fasta, gff3, sparseVariants, type SynVariant } from './synthetic.js';
+
+describe('annotate on a pool', () => {
+  let dir: string;
+  let fa: string, gff: string, vcf: string;
+  let pool: TaskPool;
+  let lines: string[];
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gl-ann-par-'));
+    const g = buildSynthetic(3);
+    const g2 = { ...g, chrom: 'chrT' };
+    fa = join(dir, 'ref.fa');
+    writeFileSync(fa, fasta(g) + fasta(g2));
+    gff = join(dir, 'genes.gff3');
+    writeFileSync(gff, gff3(g) + gff3(g2).replace('##gff-version 3\n', '').replace(/(ID|Parent)=(gene|transcript):/g, '$1=$2:X'));
+    lines = ['##fileformat=VCFv4.2', '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB'];
+    const add = (chrom: string, vs: SynVariant[]) => {
+      for (const v of vs) lines.push([chrom, v.pos, '.', v.ref, v.alt, '.', '.', '.', 'GT', ...(v.gts ?? [])].join('\t'));
+    };
+    add('chrS', sparseVariants(g, 21, 2));
+    add('chrT', sparseVariants(g, 22, 2));
+    vcf = join(dir, 'in.vcf');
+    writeFileSync(vcf, lines.join('\n') + '\n');
+    pool = createPool({ threads: 2 });
+  });
+  afterAll(async () => {
+    await pool.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const run = async (name: string, extra: Partial<Parameters<typeof annotateVcf>[0]>) => {
+    const out = join(dir, name);
+    const stats = await annotateVcf({ reference: fa, gff, vcf, out, ...extra });
+    return { bytes: readFileSync(out), stats };
+  };
+
+  it('writes the bytes of a one-thread run, whatever the task size', async () => {
+    const one = await run('t1.vcf.gz', { threads: 1 });
+    const text = gunzipSync(one.bytes).toString('latin1');
+    // the case is there: phased compounds (the other records of a group point at its first with @POS)
+    expect(text).toMatch(/BCSQ=[^\t]*@\d+/);
+    expect(text).toMatch(/\tGT:BCSQ\t/);
+    expect(one.stats.records).toBe(lines.length - 2);
+    expect(one.stats.records).toBeGreaterThan(400);
+    const small = await run('t1-small.vcf.gz', { threads: 1, taskRecords: 7 });
+    expect(small.bytes.equals(one.bytes)).toBe(true);
+    const two = await run('t2.vcf.gz', { threads: 2, taskRecords: 7 });
+    expect(two.bytes.equals(one.bytes)).toBe(true);
+    expect(two.stats).toEqual(one.stats);
+    // the CLI with --threads 2
+    const program = new Command().exitOverride();
+    register(program);
+    await program.parseAsync(['node', 'genolake', 'annotate', '--reference', fa, '--gff', gff, '--vcf', vcf, '--out', join(dir, 'cli.vcf.gz'), '--threads', '2']);
+    expect(readFileSync(join(dir, 'cli.vcf.gz')).equals(one.bytes)).toBe(true);
+    // a caller's pool (the run's pool in `genolake run`), plain text output, local mode too
+    // (one pool for both modes: its threads keep annotators by settings)
+    const plain1 = await run('t1.vcf', { threads: 1 });
+    expect((await run('pool.vcf', { pool, taskRecords: 5 })).bytes.equals(plain1.bytes)).toBe(true);
+    const local1 = await run('t1-local.vcf', { threads: 1, local: true });
+    expect(local1.bytes.equals(plain1.bytes)).toBe(false);
+    expect((await run('pool-local.vcf', { pool, taskRecords: 5, local: true })).bytes.equals(local1.bytes)).toBe(true);
+  });
+
+  it('reports the first bad record, as one thread does, from a worker or from the reader', async () => {
+    /** The error of a one-thread run and of a pool run on the same file. */
+    const errorsOf = async (name: string, body: string[]) => {
+      const f = join(dir, `${name}.vcf`);
+      writeFileSync(f, [...lines.slice(0, 2), ...body].join('\n') + '\n');
+      const got = [];
+      for (const extra of [{ threads: 1 }, { pool, taskRecords: 7 }]) {
+        const e = await annotateVcf({ reference: fa, gff, vcf: f, out: join(dir, `${name}.out.vcf`), ...extra }).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(InputError);
+        got.push({ code: (e as InputError).code, place: (e as InputError).place, message: (e as InputError).message });
+      }
+      expect(got[1]).toEqual(got[0]);
+      return got[0];
+    };
+    const data = lines.slice(2);
+    // a bad genotype deep in the file (found by a worker) before an unsorted record (found by the reader)
+    const badGt = [...data.slice(0, 300), data[300].replace(/\tGT\t[^\t]+/, '\tGT\t7|0'), ...data.slice(301, 320), data[10], ...data.slice(320)];
+    expect((await errorsOf('gt', badGt)).place).toMatchObject({ record: 301, field: 'GT' });
+    // the unsorted record alone
+    const unsorted = [...data.slice(0, 320), data[10], ...data.slice(320)];
+    expect((await errorsOf('unsorted', unsorted)).place).toMatchObject({ record: 321, field: 'POS' });
+  });
+});
