@@ -7,6 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { loadavg } from 'node:os';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
@@ -81,11 +82,15 @@ async function writeVcf(path, records, seed, sample) {
   execFileSync('bgzip', ['-f', '-@', '2', plain]);
 }
 
-/** Runs a command, returns wall seconds and the child's peak RSS (from /usr/bin/time if present). */
+/**
+ * Runs a command, returns wall seconds, CPU seconds (user + system, children included) and
+ * peak RSS, from /usr/bin/time. CPU seconds are what other load on the machine does not
+ * distort much; wall seconds are what a user waits.
+ */
 function timed(cmd, argv, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const p = spawn('/usr/bin/time', ['-f', '%M', cmd, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    const p = spawn('/usr/bin/time', ['-f', '%M %U %S', cmd, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
@@ -93,8 +98,8 @@ function timed(cmd, argv, opts = {}) {
     p.on('close', (code) => {
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       if (code !== 0) return reject(new Error(`${cmd} ${argv.join(' ')} failed (${code}): ${err.slice(-2000)}`));
-      const rss = Number(err.trim().split('\n').pop()) * 1024;
-      resolve({ secs, rssBytes: rss, out });
+      const [rssKb, user, sys] = err.trim().split('\n').pop().split(' ').map(Number);
+      resolve({ secs, rssBytes: rssKb * 1024, cpuSecs: user + sys, out, loadavg: loadavg() });
     });
   });
 }
@@ -129,6 +134,7 @@ await pool.close();
 console.log(JSON.stringify({ records: r.records, rows: r.rows, files: r.files.length, parquetBytes: r.parquetBytes }));
 `,
 );
+const loadavgBefore = loadavg();
 const results = { records: RECORDS, vcfBytes, genolake: {}, peer: {} };
 for (const threads of [1, 2]) {
   const lakeDir = join(dataDir, `lake-${threads}`);
@@ -136,8 +142,18 @@ for (const threads of [1, 2]) {
   process.stderr.write(`genolake to-parquet, ${threads} thread(s)…\n`);
   const t = await timed(process.execPath, [child, vcf, lakeDir, String(threads)]);
   const r = JSON.parse(t.out.trim().split('\n').pop());
-  results.genolake[`threads${threads}`] = { seconds: t.secs, recordsPerSecond: r.records / t.secs, peakRssMB: t.rssBytes / 2 ** 20, ...r };
-  process.stderr.write(`  ${t.secs.toFixed(1)} s, ${(r.records / t.secs).toFixed(0)} records/s, ${(t.rssBytes / 2 ** 20).toFixed(0)} MB RSS\n`);
+  results.genolake[`threads${threads}`] = {
+    seconds: t.secs,
+    recordsPerSecond: r.records / t.secs,
+    cpuSeconds: t.cpuSecs,
+    cpuSecondsPerMillionRecords: t.cpuSecs / (r.records / 1e6),
+    peakRssMB: t.rssBytes / 2 ** 20,
+    loadavgAfter: t.loadavg,
+    ...r,
+  };
+  process.stderr.write(
+    `  ${t.secs.toFixed(1)} s, ${(r.records / t.secs).toFixed(0)} records/s, ${t.cpuSecs.toFixed(1)} CPU s, ${(t.rssBytes / 2 ** 20).toFixed(0)} MB RSS, load ${t.loadavg.map((x) => x.toFixed(2)).join(' ')}\n`,
+  );
 }
 
 // Peer: bcftools query (one line per sample × record) piped into DuckDB COPY … TO parquet.
@@ -158,12 +174,21 @@ const peer = await timed('sh', [
   '-c',
   `bcftools query -f '%CHROM\\t%POS\\t%ID\\t%REF\\t%ALT\\t%QUAL\\t%FILTER\\t%CSQ[\\t%GT\\t%DP\\t%AD\\t%GQ]\\n' ${vcf} | ${process.execPath} ${peerScript} ${peerOut}`,
 ]);
-results.peer = { command: 'bcftools query -f … | DuckDB COPY (read_csv /dev/stdin) TO parquet (zstd)', seconds: peer.secs, recordsPerSecond: RECORDS / peer.secs, parquetBytes: statSync(peerOut).size };
-process.stderr.write(`  ${peer.secs.toFixed(1)} s, ${(RECORDS / peer.secs).toFixed(0)} records/s\n`);
+results.peer = {
+  command: 'bcftools query -f … | DuckDB COPY (read_csv /dev/stdin) TO parquet (zstd)',
+  seconds: peer.secs,
+  recordsPerSecond: RECORDS / peer.secs,
+  cpuSeconds: peer.cpuSecs,
+  cpuSecondsPerMillionRecords: peer.cpuSecs / (RECORDS / 1e6),
+  loadavgAfter: peer.loadavg,
+  parquetBytes: statSync(peerOut).size,
+};
+process.stderr.write(`  ${peer.secs.toFixed(1)} s, ${(RECORDS / peer.secs).toFixed(0)} records/s, ${peer.cpuSecs.toFixed(1)} CPU s, load ${peer.loadavg.map((x) => x.toFixed(2)).join(' ')}\n`);
 results.ratios = {
   vsPeer1Thread: results.genolake.threads1.recordsPerSecond / results.peer.recordsPerSecond,
   vsPeer2Threads: results.genolake.threads2.recordsPerSecond / results.peer.recordsPerSecond,
   speedup2vs1: results.genolake.threads2.recordsPerSecond / results.genolake.threads1.recordsPerSecond,
+  cpuPerRecordVsPeer: results.genolake.threads1.cpuSecondsPerMillionRecords / results.peer.cpuSecondsPerMillionRecords,
   parquetVsVcfGz: results.genolake.threads2.parquetBytes / vcfBytes,
 };
 
@@ -198,7 +223,7 @@ for (let i = 0; i < 5; i++) {
 sql.close();
 times.sort((a, b) => a - b);
 results.cohortQuery = { patients: PATIENTS, recordsPerPatient: PER_PATIENT, sql: q, rows, medianMs: times[2], minMs: times[0], lakeParquetBytes: dirBytes(join(lakeDir, 'curated')) };
-results.machine = { cpus: (await import('node:os')).cpus().length, loadavg: (await import('node:os')).loadavg(), node: process.version, date: new Date().toISOString() };
+results.machine = { cpus: (await import('node:os')).cpus().length, loadavgBefore, loadavg: (await import('node:os')).loadavg(), node: process.version, date: new Date().toISOString() };
 mkdirSync(join(root, 'benchmarks', 'results'), { recursive: true });
 writeFileSync(join(root, 'benchmarks', 'results', 'parquet.json'), `${JSON.stringify(results, null, 2)}\n`);
 console.log(JSON.stringify(results, null, 2));

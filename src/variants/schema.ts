@@ -42,6 +42,14 @@ export type VariantColumn = (typeof VARIANT_COLUMNS)[number][0];
 
 export const VARIANTS_SCHEMA = new Schema(VARIANT_COLUMNS.map(([name, type]) => new Field(name, type, true)));
 
+/**
+ * Parquet encodings of the columns whose values are (nearly) all distinct: positions
+ * ascend within a file, so delta-packed they are smaller and ~10× cheaper to write than
+ * through a dictionary that overflows anyway (measured: benchmarks/parquet.mjs). Other
+ * columns keep the writer's dictionary encoding.
+ */
+export const VARIANTS_PARQUET_ENCODINGS: Record<string, 'delta' | 'plain'> = { pos: 'delta', end: 'delta', id: 'plain' };
+
 /** Partition columns, in path order. */
 export const VARIANT_PARTITIONS = [
   ['patient_id', 'string', 'patient id from the drop manifest (partition)'],

@@ -13,9 +13,9 @@ import { parseVcfHeader } from '../formats/vcf.js';
 import { tableToParquet } from '../formats/parquet.js';
 import { openLake } from '../lake/open.js';
 import type { LakeConfig } from '../lake/types.js';
-import { InputError, isGenolakeError, type ErrorPlace } from '../util/errors.js';
+import { isGenolakeError, type ErrorPlace } from '../util/errors.js';
 import { VariantConverter, type RowContext } from './convert.js';
-import { partitionValue } from './schema.js';
+import { VARIANTS_PARQUET_ENCODINGS, partitionValue } from './schema.js';
 
 export type SliceSource =
   | {
@@ -63,7 +63,12 @@ export type SliceResult =
   | { ok: true; records: number; parts: SlicePart[]; firstChrom?: string; lastChrom?: string }
   | { ok: false; error: { name: string; code: string; message: string; place: ErrorPlace } };
 
-async function sliceText(src: Extract<SliceSource, { kind: 'bgzf' }>, file: string): Promise<string> {
+/**
+ * The slice's lines as bytes, in pieces of whole lines (the last one finished from the
+ * blocks after the slice): the big inflated range is handed on as it is, not copied into
+ * one buffer with the tail.
+ */
+async function sliceBytes(src: Extract<SliceSource, { kind: 'bgzf' }>, file: string): Promise<Buffer[]> {
   const fh = await open(src.path, 'r');
   try {
     let data = await inflateBgzfRange(fh, src.start, src.end, file);
@@ -73,7 +78,7 @@ async function sliceText(src: Extract<SliceSource, { kind: 'bgzf' }>, file: stri
       if (prev.length > 0 && prev[prev.length - 1] !== 10) {
         const nl = data.indexOf(10, from);
         // No newline in the whole slice: every byte belongs to a line begun before it.
-        if (nl < 0) return '';
+        if (nl < 0) return [];
         from = nl + 1;
       }
     }
@@ -95,9 +100,10 @@ async function sliceText(src: Extract<SliceSource, { kind: 'bgzf' }>, file: stri
         tail.push(block);
       }
     }
-    if (tail.length) data = Buffer.concat([data.subarray(from), ...tail]);
-    else data = data.subarray(from);
-    return data.toString('utf8');
+    data = data.subarray(from);
+    if (!tail.length) return [data];
+    const cut = data.lastIndexOf(10) + 1;
+    return [data.subarray(0, cut), Buffer.concat([data.subarray(cut), ...tail])];
   } finally {
     await fh.close();
   }
@@ -105,24 +111,12 @@ async function sliceText(src: Extract<SliceSource, { kind: 'bgzf' }>, file: stri
 
 export async function convertSlice(task: SliceTask): Promise<SliceResult> {
   try {
-    const text = task.source.kind === 'text' ? task.source.text : await sliceText(task.source, task.file);
     const header = parseVcfHeader(task.headerText, task.file);
     const conv = new VariantConverter(header, task.file, task.ctx);
-    let record = 0;
-    let at = 0;
-    while (at < text.length) {
-      let nl = text.indexOf('\n', at);
-      if (nl < 0) nl = text.length;
-      let line = text.slice(at, nl);
-      at = nl + 1;
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (line === '') continue;
-      record++;
-      if (line.charCodeAt(0) === 35 /* # */) {
-        throw new InputError('VCF_BAD_RECORD', 'header line (#) among the data lines', { file: task.file, record });
-      }
-      conv.add(line, record);
-    }
+    // The inflated slice is dropped once converted: only the column buffers live on.
+    const pieces = task.source.kind === 'text' ? [Buffer.from(task.source.text, 'utf8')] : await sliceBytes(task.source, task.file);
+    for (const piece of pieces) conv.addLines(piece);
+    pieces.length = 0;
     const res = conv.finish();
     const lake = await openLake(task.lake);
     const parts: SlicePart[] = [];
@@ -135,11 +129,13 @@ export async function convertSlice(task: SliceTask): Promise<SliceResult> {
         compression: task.compression,
         rowGroupSize: task.rowGroupSize,
         createdBy: `genolake ${task.ctx.genolakeVersion}`,
+        columnEncodings: VARIANTS_PARQUET_ENCODINGS,
       });
       const key = `chrom=${partitionValue(c.chrom)}/${task.partName}.parquet`;
       await lake.put(`${task.staging}${key}`, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       parts.push({ chrom: c.chrom, key, records: c.records, rows: c.rows, firstPos: c.firstPos, lastPos: c.lastPos, bytes: bytes.byteLength });
     }
+    conv.release(); // the tables are written: their buffers can serve the next slice
     return { ok: true, records: res.records, parts, firstChrom: res.chroms[0]?.chrom, lastChrom: res.chroms.at(-1)?.chrom };
   } catch (e) {
     if (isGenolakeError(e)) {
