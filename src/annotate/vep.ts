@@ -96,7 +96,8 @@ export function hgvsp(txId: string, aa: string, so: string[], next = ''): string
     while (i < ref.length && i < alt.length && ref[i] === alt[i]) i++;
     if (i >= ref.length) return '';
     const stop = alt.indexOf('*', i);
-    const tail = stop >= 0 ? `fsTer${stop - i + 1}` : 'fs';
+    // no stop in the new frame before the transcript ends: HGVS writes fsTer?
+    const tail = stop >= 0 ? `fsTer${stop - i + 1}` : 'fsTer?';
     return `${txId}:p.${three(ref[i])}${n + i}${i < alt.length ? three(alt[i]) : ''}${tail}`;
   }
   if (ref.length === 1 && alt.length === 1) {

@@ -31,7 +31,7 @@ describe('VEP-style CSQ', () => {
     expect(hgvsp('T', '132EE>132D*', ['stop_gained'])).toBe('T:p.Glu132_Glu133delinsAspTer');
     expect(hgvsp('T', '3GLGLW>3W', ['inframe_deletion'])).toBe('T:p.Gly3_Leu6del');
     expect(hgvsp('T', '89K>89KKKEKG', ['inframe_insertion'], 'R')).toBe('T:p.Lys89_Arg90insLysLysGluLysGly');
-    expect(hgvsp('T', '157SSHLMC*>157SSHLMSLC', ['frameshift_variant'])).toBe('T:p.Cys162Serfs');
+    expect(hgvsp('T', '157SSHLMC*>157SSHLMSLC', ['frameshift_variant'])).toBe('T:p.Cys162SerfsTer?');
     expect(hgvsp('T', '1M>1V', ['start_lost'])).toBe('T:p.Met1?');
   });
 
