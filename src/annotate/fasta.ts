@@ -129,14 +129,7 @@ export class IndexedFasta {
     if (end < beg) return '';
     const byteOf = (p: number) => e.offset + Math.floor(p / e.lineBases) * e.lineWidth + (p % e.lineBases);
     const b0 = byteOf(beg);
-    const b1 = byteOf(end);
-    const buf = Buffer.allocUnsafe(b1 - b0 + 1);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(this.fd, buf, got, buf.length - got, b0 + got);
-      if (n <= 0) break;
-      got += n;
-    }
+    const { buf, got } = this.readBytes(b0, byteOf(end));
     // drop line ends: a byte loop (a native copy per 60-base line costs more in call overhead)
     const out = Buffer.allocUnsafe(end - beg + 1);
     let o = 0;
@@ -153,6 +146,18 @@ export class IndexedFasta {
     return s.toUpperCase();
   }
 
+  /** File bytes [b0, b1] (fewer at the end of the file: `got`). */
+  private readBytes(b0: number, b1: number): { buf: Buffer; got: number } {
+    const buf = Buffer.allocUnsafe(b1 - b0 + 1);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(this.fd, buf, got, buf.length - got, b0 + got);
+      if (n <= 0) break;
+      got += n;
+    }
+    return { buf, got };
+  }
+
   /** A window of raw FASTA bytes over [beg, end] of `name` (clipped), for base-by-base checks without building strings. */
   window(name: string, beg: number, end: number): BaseWindow | null {
     const e = this.index.get(name);
@@ -162,13 +167,7 @@ export class IndexedFasta {
     if (end < beg) return null;
     const b0 = e.offset + Math.floor(beg / e.lineBases) * e.lineWidth + (beg % e.lineBases);
     const b1 = e.offset + Math.floor(end / e.lineBases) * e.lineWidth + (end % e.lineBases);
-    const buf = Buffer.allocUnsafe(b1 - b0 + 1);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(this.fd, buf, got, buf.length - got, b0 + got);
-      if (n <= 0) break;
-      got += n;
-    }
+    const { buf, got } = this.readBytes(b0, b1);
     if (got < buf.length) return null;
     return new BaseWindow(name, beg, end, e, b0, buf);
   }

@@ -9,7 +9,7 @@ import { annotateVcf } from '../../src/annotate/annotate.js';
 import { register } from '../../src/cli/commands/annotate.js';
 import { InputError } from '../../src/util/errors.js';
 import { readText } from './helpers.js';
-import { buildSynthetic, fasta, gff3, sparseVariants, type SynVariant } from './synthetic.js';
+import { buildSynthetic, fasta, gff3, sparseVariants, writeTwoContigs, type SynVariant } from './synthetic.js';
 
 describe('annotate CLI and BGZF output', () => {
   let dir: string;
@@ -17,12 +17,9 @@ describe('annotate CLI and BGZF output', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'gl-ann-cli-'));
     // two contigs with the same design so parts split at the chromosome boundary
-    const g = buildSynthetic(3);
-    const g2 = { ...g, chrom: 'chrT' };
+    const { g, g2 } = writeTwoContigs(dir);
     fa = join(dir, 'ref.fa');
-    writeFileSync(fa, fasta(g) + fasta(g2));
     gff = join(dir, 'genes.gff3');
-    writeFileSync(gff, gff3(g) + gff3(g2).replace('##gff-version 3\n', '').replace(/(ID|Parent)=(gene|transcript):/g, '$1=$2:X'));
     const rows: string[] = ['##fileformat=VCFv4.2', '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB'];
     const add = (chrom: string, vs: SynVariant[]) => {
       for (const v of vs) rows.push([chrom, v.pos, '.', v.ref, v.alt, '.', '.', '.', 'GT', ...(v.gts ?? [])].join('\t'));

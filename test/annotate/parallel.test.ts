@@ -13,7 +13,7 @@ import { annotateVcf } from '../../src/annotate/annotate.js';
 import { register } from '../../src/cli/commands/annotate.js';
 import { createPool, type TaskPool } from '../../src/engine/pool.js';
 import { InputError } from '../../src/util/errors.js';
-import { buildSynthetic, fasta, gff3, sparseVariants, type SynVariant } from './synthetic.js';
+import { sparseVariants, writeTwoContigs, type SynVariant } from './synthetic.js';
 
 describe('annotate on a pool', () => {
   let dir: string;
@@ -22,12 +22,9 @@ describe('annotate on a pool', () => {
   let lines: string[];
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'gl-ann-par-'));
-    const g = buildSynthetic(3);
-    const g2 = { ...g, chrom: 'chrT' };
+    const { g, g2 } = writeTwoContigs(dir);
     fa = join(dir, 'ref.fa');
-    writeFileSync(fa, fasta(g) + fasta(g2));
     gff = join(dir, 'genes.gff3');
-    writeFileSync(gff, gff3(g) + gff3(g2).replace('##gff-version 3\n', '').replace(/(ID|Parent)=(gene|transcript):/g, '$1=$2:X'));
     lines = ['##fileformat=VCFv4.2', '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB'];
     const add = (chrom: string, vs: SynVariant[]) => {
       for (const v of vs) lines.push([chrom, v.pos, '.', v.ref, v.alt, '.', '.', '.', 'GT', ...(v.gts ?? [])].join('\t'));

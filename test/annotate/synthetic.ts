@@ -326,3 +326,15 @@ export function writeSynthetic(dir: string, g: SynGenome): { fa: string; gff: st
   writeFileSync(gtfPath, gtf(g));
   return { fa, gff: gffPath, gtf: gtfPath };
 }
+
+/**
+ * The synthetic design (seed 3) on two contigs, chr… and chrT (gene ids prefixed X on the
+ * second), written as DIR/ref.fa and DIR/genes.gff3: work can be cut at the contig boundary.
+ */
+export function writeTwoContigs(dir: string): { g: SynGenome; g2: SynGenome } {
+  const g = buildSynthetic(3);
+  const g2 = { ...g, chrom: 'chrT' };
+  writeFileSync(join(dir, 'ref.fa'), fasta(g) + fasta(g2));
+  writeFileSync(join(dir, 'genes.gff3'), gff3(g) + gff3(g2).replace('##gff-version 3\n', '').replace(/(ID|Parent)=(gene|transcript):/g, '$1=$2:X'));
+  return { g, g2 };
+}

@@ -142,21 +142,9 @@ class Columns {
   }
 }
 
-export interface ChromRows {
-  chrom: string;
-  /** VCF records (lines) of this chromosome in the slice. */
-  records: number;
-  rows: number;
-  firstPos: number;
-  lastPos: number;
-  table: Table;
-}
-
-export interface ConvertResult {
-  /** Data lines parsed. */
-  records: number;
-  chroms: ChromRows[];
-}
+// The result shapes are the module's contract: the oracle fills the same ones.
+import type { ChromRows, ConvertResult } from '../../../src/variants/convert.js';
+export type { ChromRows, ConvertResult };
 
 function intOrNull(v: string | undefined): number | null {
   if (v === undefined || v === '' || v === '.') return null;
