@@ -8,20 +8,10 @@ import { infoValue, parseGenotype, sampleColumn, VcfRecordParser, type VcfHeader
 import { InputError } from '../../../src/util/errors.js';
 import { annotationReader, type AnnotationReader } from './annotation-v1.js';
 import { VARIANTS_SCHEMA } from '../../../src/variants/schema.js';
+// The result shapes are the module's contract: the oracle fills the same ones.
+import type { ChromRows, ConvertResult, RowContext, SampleSelection } from '../../../src/variants/convert.js';
+export type { ChromRows, ConvertResult, RowContext, SampleSelection };
 
-export interface SampleSelection {
-  /** 0-based index among the VCF's sample columns. */
-  column: number;
-  /** sample_id written to the rows. */
-  sampleId: string;
-}
-
-export interface RowContext {
-  samples: SampleSelection[];
-  runId: string;
-  reference: string;
-  genolakeVersion: string;
-}
 
 /** Validity bitmap (Arrow: bit i set = value i present), or undefined when nothing is null. */
 function validity<T>(values: readonly (T | null)[]): { bitmap?: Uint8Array; nulls: number } {
@@ -142,9 +132,6 @@ class Columns {
   }
 }
 
-// The result shapes are the module's contract: the oracle fills the same ones.
-import type { ChromRows, ConvertResult } from '../../../src/variants/convert.js';
-export type { ChromRows, ConvertResult };
 
 function intOrNull(v: string | undefined): number | null {
   if (v === undefined || v === '' || v === '.') return null;
