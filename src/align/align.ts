@@ -11,7 +11,7 @@ import { FIELDS_PER_RECORD, HEAD, QUAL, SEQ, pairNameEnd, readFastq, type FastqB
 import { GenolakeError, InputError } from '../util/errors.js';
 import { genolakeVersion } from '../util/paths.js';
 import { loadIndex, type IndexHeader } from './index-file.js';
-import { createSharedIndex, DEFAULT_PARAMS, MAX_READ_LEN, type AlignParams, type KernelResult, type SharedIndexHandle } from './kernel.js';
+import { allocateSharedIndex, DEFAULT_PARAMS, MAX_READ_LEN, type AlignParams, type KernelResult, type SharedIndexHandle } from './kernel.js';
 import type { AlignmentHeader, AlignmentRecord, ReadGroup } from './record.js';
 import { cigarString } from './record.js';
 import { samHeader, samLine } from './sam.js';
@@ -49,9 +49,16 @@ export interface PreparedIndex {
  * instance per loaded index, so reusing this across shards costs no reload anywhere.
  */
 export async function prepareIndex(indexDir: string, threads: number): Promise<PreparedIndex> {
-  const index = await loadIndex(indexDir);
-  const handle = createSharedIndex(index.blob, Math.max(1, threads) + 2);
-  return { dir: indexDir, header: index.header, handle };
+  let handle: SharedIndexHandle | undefined;
+  // The file is read straight into the shared memory: a large index is never held twice.
+  const index = await loadIndex(indexDir, {
+    into: (bytes) => {
+      const a = allocateSharedIndex(bytes, Math.max(1, threads) + 2);
+      handle = a.handle;
+      return a.blob;
+    },
+  });
+  return { dir: indexDir, header: index.header, handle: handle! };
 }
 
 export interface AlignSummary {

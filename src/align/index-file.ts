@@ -11,7 +11,7 @@
  * have not changed since the index was built.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
@@ -95,33 +95,71 @@ export interface LoadIndexOptions {
   reference?: string;
   /** Skip the check against the FASTA recorded in the header (it is on another machine). */
   skipFastaCheck?: boolean;
+  /**
+   * Where the blob goes: given its size, return the bytes to read it into (e.g. a view of
+   * the shared wasm memory), so a large index is never held twice. Default: a new array.
+   */
+  into?: (blobBytes: number) => Uint8Array;
+}
+
+/** Bytes read per call while streaming the blob through the checksum. */
+const READ_CHUNK = 64 << 20;
+
+function readFully(fd: number, dest: Uint8Array, position: number): number {
+  let got = 0;
+  while (got < dest.length) {
+    const n = readSync(fd, dest, got, Math.min(READ_CHUNK, dest.length - got), position + got);
+    if (n <= 0) break;
+    got += n;
+  }
+  return got;
 }
 
 /** Loads and checks DIR/genolake.idx. */
 export async function loadIndex(dir: string, opts: LoadIndexOptions = {}): Promise<LoadedIndex> {
   const file = join(dir, INDEX_FILE);
   if (!existsSync(file)) throw new InputError('INDEX_MISSING', `no aligner index here (expected ${INDEX_FILE}; build it with \`genolake index <ref.fa> --out ${dir}\`)`, { file: dir });
-  const buf = readFileSync(file);
-  if (buf.length < 48 || !buf.subarray(0, 8).equals(MAGIC)) throw bad(dir, 'not a genolake aligner index (bad magic)', 'INDEX_FOREIGN');
-  const version = buf.readUInt32LE(8);
-  if (version !== INDEX_FORMAT_VERSION) {
-    throw bad(dir, `index format version ${version}, this genolake reads version ${INDEX_FORMAT_VERSION}: rebuild it with \`genolake index\``, 'INDEX_VERSION');
-  }
-  const sum = createHash('sha256').update(buf.subarray(0, buf.length - 32)).digest();
-  if (!sum.equals(buf.subarray(buf.length - 32))) throw bad(dir, 'index checksum mismatch: the file is corrupt or truncated; rebuild it with `genolake index`');
-  const hlen = buf.readUInt32LE(12);
+  // Streamed: the blob is read once, straight into its destination, through the checksum.
+  const fd = openSync(file, 'r');
   let header: IndexHeader;
+  let blob: Uint8Array;
   try {
-    header = JSON.parse(buf.toString('utf8', 16, 16 + hlen)) as IndexHeader;
-  } catch (e) {
-    throw bad(dir, 'index header is not valid JSON');
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(16);
+    if (size < 48 || readFully(fd, head, 0) < 16 || !head.subarray(0, 8).equals(MAGIC)) throw bad(dir, 'not a genolake aligner index (bad magic)', 'INDEX_FOREIGN');
+    const version = head.readUInt32LE(8);
+    if (version !== INDEX_FORMAT_VERSION) {
+      throw bad(dir, `index format version ${version}, this genolake reads version ${INDEX_FORMAT_VERSION}: rebuild it with \`genolake index\``, 'INDEX_VERSION');
+    }
+    const hlen = head.readUInt32LE(12);
+    const blobAt = 16 + hlen + ((8 - ((16 + hlen) % 8)) % 8);
+    if (blobAt + 32 > size) throw bad(dir, 'index checksum mismatch: the file is corrupt or truncated; rebuild it with `genolake index`');
+    const front = Buffer.alloc(blobAt);
+    readFully(fd, front, 0);
+    try {
+      header = JSON.parse(front.toString('utf8', 16, 16 + hlen)) as IndexHeader;
+    } catch {
+      throw bad(dir, 'index header is not valid JSON');
+    }
+    if (header.format !== 'genolake-aligner-index') throw bad(dir, 'not a genolake aligner index (header)', 'INDEX_FOREIGN');
+    const blobBytes = size - 32 - blobAt;
+    if (blobBytes !== header.blobBytes) throw bad(dir, `index blob is ${blobBytes} bytes, header says ${header.blobBytes}`);
+    blob = opts.into ? opts.into(blobBytes) : new Uint8Array(blobBytes);
+    const hash = createHash('sha256').update(front);
+    for (let off = 0; off < blobBytes; off += READ_CHUNK) {
+      const part = blob.subarray(off, Math.min(blobBytes, off + READ_CHUNK));
+      if (readFully(fd, part, blobAt + off) < part.length) throw bad(dir, 'index checksum mismatch: the file is corrupt or truncated; rebuild it with `genolake index`');
+      hash.update(part);
+    }
+    const sum = Buffer.alloc(32);
+    readFully(fd, sum, size - 32);
+    if (!hash.digest().equals(sum)) throw bad(dir, 'index checksum mismatch: the file is corrupt or truncated; rebuild it with `genolake index`');
+  } finally {
+    closeSync(fd);
   }
-  if (header.format !== 'genolake-aligner-index') throw bad(dir, 'not a genolake aligner index (header)', 'INDEX_FOREIGN');
-  const blobAt = 16 + hlen + ((8 - ((16 + hlen) % 8)) % 8);
-  const blob = new Uint8Array(buf.buffer, buf.byteOffset + blobAt, buf.length - 32 - blobAt);
-  if (blob.length !== header.blobBytes) throw bad(dir, `index blob is ${blob.length} bytes, header says ${header.blobBytes}`);
-  const words = [0, 1, 2, 3, 4].map((i) => buf.readUInt32LE(blobAt + 4 * i));
-  if (words[0] !== 0x58444c47 || words[1] !== 1 || words[2] !== header.params.k || words[3] !== header.params.w || words[4] !== header.contigs.length) {
+  const words = new DataView(blob.buffer, blob.byteOffset, Math.min(20, blob.length));
+  const word = (i: number) => (words.byteLength >= 4 * (i + 1) ? words.getUint32(4 * i, true) : -1);
+  if (word(0) !== 0x58444c47 || word(1) !== 1 || word(2) !== header.params.k || word(3) !== header.params.w || word(4) !== header.contigs.length) {
     throw bad(dir, 'index blob does not agree with its header');
   }
   // the .fai next to it must describe the same contigs

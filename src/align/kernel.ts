@@ -197,13 +197,15 @@ export interface SharedIndexHandle {
   slots: number;
 }
 
-/** Creates the shared memory holding the index blob and `slots` thread slots. */
-export function createSharedIndex(blob: Uint8Array, slots: number, slotBytes = DEFAULT_SLOT_BYTES): SharedIndexHandle {
-  const slotBase = Math.ceil((INDEX_BASE + blob.length) / PAGE) * PAGE;
+/**
+ * Creates the shared memory for an index blob of `blobBytes` and `slots` thread slots;
+ * `blob` is where the index bytes go (fill it before the first alignment).
+ */
+export function allocateSharedIndex(blobBytes: number, slots: number, slotBytes = DEFAULT_SLOT_BYTES): { handle: SharedIndexHandle; blob: Uint8Array } {
+  const slotBase = Math.ceil((INDEX_BASE + blobBytes) / PAGE) * PAGE;
   const memory = sharedMemory(slotBase + slots * slotBytes);
-  new Uint8Array(memory.buffer, INDEX_BASE, blob.length).set(blob);
   new Int32Array(memory.buffer, SLOT_COUNTER, 1)[0] = 0;
-  return {
+  const handle = {
     id: `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
     memory,
     module: kernelModule(),
@@ -211,6 +213,7 @@ export function createSharedIndex(blob: Uint8Array, slots: number, slotBytes = D
     slotBytes,
     slots,
   };
+  return { handle, blob: new Uint8Array(memory.buffer, INDEX_BASE, blobBytes) };
 }
 
 /** Alignments of one batch, column-wise (one entry per read, in input order). */
