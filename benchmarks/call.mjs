@@ -2,7 +2,7 @@
 // on the same BAM: a simulated sample (simulateCohort, genome with repeats, 2x150 reads),
 // aligned with bwa mem + samtools sort. Accuracy vs the simulator's truth VCF with
 // src/call/compare.ts (alleles after normalisation; bcftools output split + left-aligned).
-// Usage: node benchmarks/call.mjs [genomeLength=1000000] [coverage=30] [--keep DIR]   (run `npx tsc` first)
+// Usage: node benchmarks/call.mjs [genomeLength=5000000] [coverage=30] [--keep DIR]   (run `npx tsc` first)
 // --keep DIR: simulate and align into DIR once, and reuse it on later runs.
 import { execFileSync, execSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--keep');
 const keepAt = process.argv.indexOf('--keep');
 const keep = keepAt > 0 ? process.argv[keepAt + 1] : undefined;
-const genomeLength = Number(positional[0] ?? 1_000_000);
+const genomeLength = Number(positional[0] ?? 5_000_000);
 const coverage = Number(positional[1] ?? 30);
 const dir = keep ?? mkdtempSync(join(tmpdir(), 'gl-bench-call-'));
 mkdirSync(dir, { recursive: true });
