@@ -34,6 +34,12 @@ export interface AlignOptions {
   pool?: TaskPool;
   /** The index already in shared memory (`prepareIndex`), for many alignments on one pool; else loaded from indexDir. */
   index?: PreparedIndex;
+  /**
+   * Mark the shorter part of a chimeric read secondary (0x100, soft-clipped, full SEQ)
+   * instead of supplementary, for tools that predate supplementary alignments (Picard's
+   * older MarkDuplicates, GATK 3); as `bwa mem -M`.
+   */
+  splitAsSecondary?: boolean;
 }
 
 /** An aligner index loaded once into shared memory: every shard of a sample aligns against it. */
@@ -197,7 +203,7 @@ function saEntry(name: string, pos: number, rev: boolean, cigar: Uint32Array, ma
  * followed by its supplementary record when the read is chimeric (CIGAR hard-clipped,
  * SEQ/QUAL trimmed to match, SA tags on both).
  */
-export function toRecords(reads: readonly Read[], r: KernelResult, rg: ReadGroup | undefined, refNames: readonly string[]): AlignmentRecord[] {
+export function toRecords(reads: readonly Read[], r: KernelResult, rg: ReadGroup | undefined, refNames: readonly string[], splitAsSecondary = false): AlignmentRecord[] {
   const out: AlignmentRecord[] = [];
   for (let i = 0; i < reads.length; i++) {
     const rd = reads[i];
@@ -236,18 +242,19 @@ export function toRecords(reads: readonly Read[], r: KernelResult, rg: ReadGroup
     // supplementary: the other part of a chimeric read
     const sRev = r.supRev[i] !== 0;
     const sCig = r.supCigar.slice(r.supCigarOff[i], r.supCigarOff[i + 1]);
-    const hard = Uint32Array.from(sCig, (c) => ((c & 15) === 4 ? (c & ~15) | 5 : c));
-    const lead = (sCig[0] & 15) === 4 ? sCig[0] >>> 4 : 0;
+    // supplementary: hard-clipped, SEQ/QUAL of the aligned part; as secondary: soft clips, whole read
+    const clipped = splitAsSecondary ? sCig : Uint32Array.from(sCig, (c) => ((c & 15) === 4 ? (c & ~15) | 5 : c));
+    const lead = !splitAsSecondary && (sCig[0] & 15) === 4 ? sCig[0] >>> 4 : 0;
     const last = sCig[sCig.length - 1];
-    const trail = sCig.length > 1 && (last & 15) === 4 ? last >>> 4 : 0;
+    const trail = !splitAsSecondary && sCig.length > 1 && (last & 15) === 4 ? last >>> 4 : 0;
     const [sSeq, sQual] = seqQual(rd, sRev, lead, rd.seq.length - trail);
     const sup: AlignmentRecord = {
       qname: rd.name,
-      flag: (flag & (0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x80)) | 0x800 | (sRev ? 0x10 : 0),
+      flag: (flag & (0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x80)) | (splitAsSecondary ? 0x100 : 0x800) | (sRev ? 0x10 : 0),
       refId: r.supTid[i],
       pos: r.supPos[i],
       mapq: r.supMapq[i],
-      cigar: hard,
+      cigar: clipped,
       nextRefId: r.mtid[i],
       nextPos: r.mpos[i],
       tlen: r.tlen[i],
@@ -290,7 +297,7 @@ export async function startAlign(opts: AlignOptions): Promise<AlignRun> {
       name: 'genolake',
       version: genolakeVersion(),
       commandLine: opts.commandLine ?? `genolake align --index ${opts.indexDir} --r1 ${opts.r1}${opts.r2 ? ` --r2 ${opts.r2}` : ''}`,
-      description: `index k=${index.header.params.k} w=${index.header.params.w} ${Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+      description: `index k=${index.header.params.k} w=${index.header.params.w} ${Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ')}${opts.splitAsSecondary ? ' splitAsSecondary=1' : ''}`,
     },
   };
   const refNames = index.header.contigs.map((c) => c.name);
@@ -321,7 +328,7 @@ export async function startAlign(opts: AlignOptions): Promise<AlignRun> {
           if (!(res.flag[i] & 4)) summary.mapped++;
           if (res.flag[i] & 2) summary.properPairs++;
         }
-        yield toRecords(head.reads, res, opts.readGroup, refNames);
+        yield toRecords(head.reads, res, opts.readGroup, refNames, opts.splitAsSecondary);
       }
     } finally {
       await Promise.allSettled(inflight.map((f) => f.result));

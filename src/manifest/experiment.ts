@@ -91,6 +91,10 @@ export const alignParamsSchema = z
     min_score: z.int().min(1).max(100_000).optional().meta({ description: 'Alignments scoring below this are unmapped.' }),
     insert_size_mean: z.number().gt(0).max(100_000).optional().meta({ description: 'Expected fragment length (paired reads).' }),
     insert_size_sd: z.number().gt(0).max(100_000).optional().meta({ description: 'Standard deviation of the fragment length.' }),
+    split_as_secondary: z
+      .boolean()
+      .optional()
+      .meta({ description: 'Mark the shorter part of a chimeric read secondary instead of supplementary (as bwa mem -M).' }),
   })
   .meta({ description: 'Aligner parameters.' });
 export type AlignParams = z.output<typeof alignParamsSchema>;

@@ -49,6 +49,8 @@ export interface DropParams {
   align?: Partial<AlignParams>;
   /** Minimizer (seed) length of the aligner index when not the default; the index is cached per k. */
   seedLength?: number;
+  /** Chimeric reads' shorter part as secondary, not supplementary (bwa -M). */
+  splitAsSecondary?: boolean;
   /** Caller options over the defaults. */
   call?: CallOptions;
   /** Run the patient-metadata stage (default true; experiments leave patients to production). */
@@ -169,6 +171,7 @@ export function dropStages(params: DropParams) {
           sampleId: ing.manifest.sample_id,
           readGroupFields: fields,
           ...(params.align ? { params: params.align } : {}),
+          ...(params.splitAsSecondary ? { splitAsSecondary: true } : {}),
           commandLine,
         },
         { lake: ctx.lake, pool: ctx.pool, log: ctx.log, progress: ctx.progress },

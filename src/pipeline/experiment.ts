@@ -51,7 +51,7 @@ export interface ExperimentResult {
 }
 
 /** The manifest's aligner parameters as the kernel's; `seed_length` is the index's k. */
-export function alignParamsFromManifest(p: ManifestAlignParams | undefined): { align?: Partial<AlignParams>; seedLength?: number } {
+export function alignParamsFromManifest(p: ManifestAlignParams | undefined): { align?: Partial<AlignParams>; seedLength?: number; splitAsSecondary?: boolean } {
   if (!p) return {};
   const field = 'stages.align.params';
   const align: Partial<AlignParams> = {};
@@ -73,7 +73,7 @@ export function alignParamsFromManifest(p: ManifestAlignParams | undefined): { a
     }
     seedLength = p.seed_length;
   }
-  return { ...(Object.keys(align).length ? { align } : {}), ...(seedLength ? { seedLength } : {}) };
+  return { ...(Object.keys(align).length ? { align } : {}), ...(seedLength ? { seedLength } : {}), ...(p.split_as_secondary ? { splitAsSecondary: true } : {}) };
 }
 
 /** Caller parameters a manifest may set (snake_case, as in the manifest) → CallOptions. */
@@ -150,7 +150,7 @@ function experimentRunId(parts: unknown): string {
 export async function runExperiment(manifest: ExperimentManifest, opts: RunExperimentOptions): Promise<ExperimentResult> {
   checkEngines(manifest);
   const prefix = experimentPrefix(manifest);
-  const { align, seedLength } = alignParamsFromManifest(manifest.stages.align?.params);
+  const { align, seedLength, splitAsSecondary } = alignParamsFromManifest(manifest.stages.align?.params);
   const call = callParamsFromManifest(manifest.stages.call?.params);
   const known = await knownParamsFromManifest(manifest, opts.manifestDir);
   const readsPerShard = manifest.stages.shard?.reads_per_shard ?? DEFAULT_READS_PER_SHARD;
@@ -203,6 +203,7 @@ export async function runExperiment(manifest: ExperimentManifest, opts: RunExper
       ...(p.reference.genes ? { genes: p.reference.genes } : {}),
       ...(align ? { align } : {}),
       ...(seedLength ? { seedLength } : {}),
+      ...(splitAsSecondary ? { splitAsSecondary } : {}),
       ...(call ? { call } : {}),
       ...(known ? { known } : {}),
       metadata: false,

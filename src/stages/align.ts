@@ -33,6 +33,8 @@ export interface AlignSampleInput {
   /** @RG fields per read-group id (LB, PL, PU). */
   readGroupFields?: Record<string, Record<string, string>>;
   params?: Partial<AlignParams>;
+  /** The shorter part of a chimeric read as secondary, not supplementary (bwa -M). */
+  splitAsSecondary?: boolean;
   /** Sort memory budget in bytes (default 512 MiB). */
   memoryBytes?: number;
   commandLine?: string;
@@ -78,7 +80,18 @@ export async function alignSample(input: AlignSampleInput, deps: AlignSampleDeps
         const r1 = await lakeFileCopy(lake, s.r1.key, work);
         const r2 = s.r2 ? await lakeFileCopy(lake, s.r2.key, work) : undefined;
         const rg = readGroups.find((g) => g.id === s.readGroup);
-        const run = await startAlign({ indexDir: input.indexDir, index, r1, ...(r2 ? { r2 } : {}), readGroup: rg, params: input.params, pool, threads: pool.threads, commandLine: input.commandLine });
+        const run = await startAlign({
+          indexDir: input.indexDir,
+          index,
+          r1,
+          ...(r2 ? { r2 } : {}),
+          readGroup: rg,
+          params: input.params,
+          splitAsSecondary: !!input.splitAsSecondary,
+          pool,
+          threads: pool.threads,
+          commandLine: input.commandLine,
+        });
         for await (const batch of run.records) {
           deps.progress?.addUnits('reads', batch.length);
           yield batch.map(encodeAlignerRecord);
@@ -90,7 +103,16 @@ export async function alignSample(input: AlignSampleInput, deps: AlignSampleDeps
 
     // The sorter needs the header first: an alignment that is never iterated gives it (the
     // index is loaded, no read is touched).
-    const probe = await startAlign({ indexDir: input.indexDir, index, r1: await lakeFileCopy(lake, first.r1.key, work), pool, threads: pool.threads, params: input.params, commandLine: input.commandLine });
+    const probe = await startAlign({
+      indexDir: input.indexDir,
+      index,
+      r1: await lakeFileCopy(lake, first.r1.key, work),
+      pool,
+      threads: pool.threads,
+      params: input.params,
+      splitAsSecondary: !!input.splitAsSecondary,
+      commandLine: input.commandLine,
+    });
     await probe.records.return(undefined);
     const header: AlignmentHeader = { ...probe.header, readGroups };
 

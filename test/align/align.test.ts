@@ -183,6 +183,26 @@ describe('genolake align: bad input', () => {
     expect(() => readFileSync(join(dir, 'm.sam'))).toThrow(); // nothing half-written
   });
 
+  it('with splitAsSecondary (bwa -M), marks the chimeric part secondary: soft clips, whole SEQ; samtools flagstat agrees', async () => {
+    const a = join(dir, 'chm1.fq'), b = join(dir, 'chm2.fq'), o = join(dir, 'chm.sam');
+    const chim = seqAt(20_000, 90) + rc(seqAt(120_000, 60));
+    fastq(a, [['chim', chim]]);
+    fastq(b, [['chim', rc(seqAt(20_300, 150))]]);
+    await alignToSam({ indexDir: idx, r1: a, r2: b, threads: 1, out: o, splitAsSecondary: true });
+    const recs = sh('samtools', ['view', o]).trim().split('\n').map((l) => l.split('\t'));
+    expect(recs.length).toBe(3);
+    const sec = recs.find((r) => Number(r[1]) & 0x100)!;
+    expect(Number(sec[1]) & 0x800).toBe(0);
+    expect(sec[3]).toBe('120001');
+    expect(sec[5]).toMatch(/^\d+M\d+S$/);
+    expect(sec[9].length).toBe(150);
+    expect(recs.filter((r) => Number(r[1]) & 0x800)).toHaveLength(0);
+    const flagstat = sh('samtools', ['flagstat', o]);
+    expect(flagstat).toMatch(/^1 \+ 0 secondary/m);
+    expect(flagstat).toMatch(/^0 \+ 0 supplementary/m);
+    expect(nmmd(sh('samtools', ['calmd', o, fa]))).toEqual(nmmd(readFileSync(o, 'utf8')));
+  });
+
   it('refuses an index whose FASTA changed since it was built', async () => {
     const f2 = join(dir, 'ref.fa'), d2 = join(dir, 'idx');
     await writeGenome(f2, { length: 50_000, seed: 1 });

@@ -40,7 +40,7 @@ describe('experiment manifests: other parameters over lake data, outputs under e
         reference: 'sim-demo',
         stages: {
           shard: { reads_per_shard: 1000 },
-          align: { params: { seed_length: 21, band_width: 24, min_score: 40 } },
+          align: { params: { seed_length: 21, band_width: 24, min_score: 40, split_as_secondary: true } },
           call: { engine: 'default', params: { min_base_quality: 20, min_depth: 2, ploidy: 2 } },
         },
         ...over,
@@ -92,6 +92,7 @@ describe('experiment manifests: other parameters over lake data, outputs under e
       expect(pg).toMatch(/k=21 /);
       expect(pg).toMatch(/ band=24 /);
       expect(pg).toMatch(/ minScore=40 /);
+      expect(pg).toMatch(/ splitAsSecondary=1/);
       expect(align!.mapped / align!.reads).toBeGreaterThan(0.97);
       // The caller's header records the options it ran with.
       const header = execFileSync('bcftools', ['view', '-h', lake.localPath(call!.vcf)!]).toString();
@@ -143,7 +144,7 @@ describe('experiment manifests: other parameters over lake data, outputs under e
       reference: 'sim-demo',
       stages: {
         shard: { reads_per_shard: 1000 },
-        align: { params: { seed_length: 21, band_width: 24, min_score: 40 } },
+        align: { params: { seed_length: 21, band_width: 24, min_score: 40, split_as_secondary: true } },
         call: { engine: 'default', params: { min_base_quality: 20, min_depth: 2, ploidy: 2 } },
       },
     };

@@ -26,10 +26,21 @@ export function register(program: Command): void {
     .option('--r2 <fastq>', 'mate 2 (paired-end)')
     .option('--rg <ID:SM>', 'read group', readGroup)
     .option('--param <name=int>', 'aligner parameter (repeatable), e.g. minScore=30 band=16', param, {})
+    .option('-M, --split-as-secondary', 'mark the shorter part of a chimeric read secondary, not supplementary (as bwa mem -M, for Picard/GATK 3)')
     .requiredOption('--out <file.sam>', 'output SAM');
-  threadsOption(cmd).action(async (o: { index: string; r1: string; r2?: string; rg?: ReadGroup; param: Partial<AlignParams>; out: string; threads: number }) => {
+  threadsOption(cmd).action(async (o: { index: string; r1: string; r2?: string; rg?: ReadGroup; param: Partial<AlignParams>; splitAsSecondary?: boolean; out: string; threads: number }) => {
     const t0 = Date.now();
-    const s = await alignToSam({ indexDir: o.index, r1: o.r1, r2: o.r2, readGroup: o.rg, params: o.param, threads: o.threads, out: o.out, commandLine: ['genolake', ...process.argv.slice(2)].join(' ') });
+    const s = await alignToSam({
+      indexDir: o.index,
+      r1: o.r1,
+      r2: o.r2,
+      readGroup: o.rg,
+      params: o.param,
+      splitAsSecondary: !!o.splitAsSecondary,
+      threads: o.threads,
+      out: o.out,
+      commandLine: ['genolake', ...process.argv.slice(2)].join(' '),
+    });
     out(`align: ${s.reads} reads, ${s.mapped} mapped, ${s.properPairs} in proper pairs, insert size ${s.isizeMean}±${s.isizeSd}, ${s.rescued} rescued, ${((Date.now() - t0) / 1000).toFixed(1)} s -> ${o.out}`);
   });
 }
