@@ -19,6 +19,7 @@
  */
 import { open } from 'node:fs/promises';
 import type { BaiIndex } from '../formats/bai.js';
+import { inflateBgzfRange } from '../formats/bgzf.js';
 import { InputError } from '../util/errors.js';
 import { pileupBases, type BaseEvidence } from './kernel.js';
 
@@ -143,12 +144,7 @@ export async function readRegionRecords(bam: string, bai: BaiIndex, refId: numbe
       await fh.read(tail, 0, 4, cHi + lastSize - 4);
       lastIsize = tail.readUInt32LE(0);
     }
-    const endByte = cHi + lastSize;
-    const comp = Buffer.allocUnsafe(endByte - cLo);
-    const got = await fh.read(comp, 0, comp.length, cLo);
-    if (got.bytesRead !== comp.length) throw new InputError('BAM_TRUNCATED', `BAM ends before byte ${endByte}`, { file: bam });
-    const { gunzipSync } = await import('node:zlib');
-    data = comp.length ? gunzipSync(comp) : Buffer.alloc(0);
+    data = await inflateBgzfRange(fh, cLo, cHi + lastSize, bam);
     stopAt = data.length - lastIsize + uHi;
   } finally {
     await fh.close();
