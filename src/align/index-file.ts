@@ -100,6 +100,11 @@ export interface LoadIndexOptions {
    * the shared wasm memory), so a large index is never held twice. Default: a new array.
    */
   into?: (blobBytes: number) => Uint8Array;
+  /**
+   * Check the header, the .fai and the FASTA only; the blob and the file checksum are left
+   * for the load that aligns (the blob is then empty). For "is the cached index current?".
+   */
+  headerOnly?: boolean;
 }
 
 /** Bytes read per call while streaming the blob through the checksum. */
@@ -144,16 +149,22 @@ export async function loadIndex(dir: string, opts: LoadIndexOptions = {}): Promi
     if (header.format !== 'genolake-aligner-index') throw bad(dir, 'not a genolake aligner index (header)', 'INDEX_FOREIGN');
     const blobBytes = size - 32 - blobAt;
     if (blobBytes !== header.blobBytes) throw bad(dir, `index blob is ${blobBytes} bytes, header says ${header.blobBytes}`);
-    blob = opts.into ? opts.into(blobBytes) : new Uint8Array(blobBytes);
-    const hash = createHash('sha256').update(front);
-    for (let off = 0; off < blobBytes; off += READ_CHUNK) {
-      const part = blob.subarray(off, Math.min(blobBytes, off + READ_CHUNK));
-      if (readFully(fd, part, blobAt + off) < part.length) throw bad(dir, 'index checksum mismatch: the file is corrupt or truncated; rebuild it with `genolake index`');
-      hash.update(part);
+    if (opts.headerOnly) {
+      // the blob's leading words still have to agree with the header (checked below)
+      blob = new Uint8Array(Math.min(20, blobBytes));
+      readFully(fd, blob, blobAt);
+    } else {
+      blob = opts.into ? opts.into(blobBytes) : new Uint8Array(blobBytes);
+      const hash = createHash('sha256').update(front);
+      for (let off = 0; off < blobBytes; off += READ_CHUNK) {
+        const part = blob.subarray(off, Math.min(blobBytes, off + READ_CHUNK));
+        if (readFully(fd, part, blobAt + off) < part.length) throw bad(dir, 'index checksum mismatch: the file is corrupt or truncated; rebuild it with `genolake index`');
+        hash.update(part);
+      }
+      const sum = Buffer.alloc(32);
+      readFully(fd, sum, size - 32);
+      if (!hash.digest().equals(sum)) throw bad(dir, 'index checksum mismatch: the file is corrupt or truncated; rebuild it with `genolake index`');
     }
-    const sum = Buffer.alloc(32);
-    readFully(fd, sum, size - 32);
-    if (!hash.digest().equals(sum)) throw bad(dir, 'index checksum mismatch: the file is corrupt or truncated; rebuild it with `genolake index`');
   } finally {
     closeSync(fd);
   }

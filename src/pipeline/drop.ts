@@ -262,7 +262,8 @@ export async function ensureIndex(fasta: string, log?: Logger, k: number = DEFAU
   const dir = k === DEFAULT_INDEX_PARAMS.k ? `${fasta}.genolake` : `${fasta}.genolake-k${k}`;
   const params = { ...DEFAULT_INDEX_PARAMS, k };
   try {
-    const loaded = await loadIndex(dir, { reference: fasta });
+    // The header says whether it is current; the align stage reads (and checksums) the blob once.
+    const loaded = await loadIndex(dir, { reference: fasta, headerOnly: true });
     if (loaded.header.params.k !== k) throw Object.assign(new Error('other k'), { code: 'INDEX_STALE' });
     return dir;
   } catch (e) {

@@ -58,6 +58,8 @@ describe('aligner index', () => {
     const e = await failure(loadIndex(d));
     expect(e.code).toBe('INDEX_CORRUPT');
     expect(e.message).toMatch(/checksum/);
+    // a header-only check (is the cached index current?) does not read the blob
+    expect((await loadIndex(d, { headerOnly: true })).header.blobBytes).toBeGreaterThan(0);
     writeFileSync(f, b.subarray(0, b.length - 100));
     expect((await failure(loadIndex(d))).code).toBe('INDEX_CORRUPT');
   });
