@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { faiText, readFasta } from '../../src/align/fasta.js';
 import { InputError } from '../../src/util/errors.js';
+import { inputErrorOf } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-fasta-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -18,14 +19,9 @@ function fa(text: string): string {
 
 async function failure(text: string): Promise<InputError> {
   const f = fa(text);
-  try {
-    await readFasta(f);
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    expect((e as InputError).place.file).toBe(f);
-    return e as InputError;
-  }
-  throw new Error('expected an InputError');
+  const e = await inputErrorOf(readFasta(f));
+  expect(e.place.file).toBe(f);
+  return e;
 }
 
 function seqOf(len: number, seed: number): string {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIndex, INDEX_FILE, loadIndex } from '../../src/align/index-file.js';
 import { InputError } from '../../src/util/errors.js';
 import { makeGenome } from '../../benchmarks/lib/refgen.mjs';
+import { inputErrorOf } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-index-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -14,15 +15,7 @@ function writeFa(path: string, seed: number, length: number): void {
   writeFileSync(path, g.map((c) => `>${c.name}\n${Buffer.from(c.seq).toString('latin1').replace(/(.{60})/g, '$1\n')}\n`).join(''));
 }
 
-async function failure(p: Promise<unknown>): Promise<InputError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return e as InputError;
-  }
-  throw new Error('expected an InputError');
-}
+const failure = inputErrorOf;
 
 describe('aligner index', () => {
   const fa = join(tmp, 'ref.fa');

@@ -10,6 +10,7 @@ import {
 } from '../../src/formats/fastq.js';
 import { InputError } from '../../src/util/errors.js';
 import { fastqText, makeRecords, multiMemberGzip } from './helpers.js';
+import { inputErrorOf } from '../helpers/errors.js';
 
 /** Feeds bytes in small uneven chunks so records straddle chunk and batch boundaries. */
 function chunked(buf: Buffer, size = 777): AsyncIterable<Buffer> {
@@ -30,15 +31,7 @@ async function readAll(buf: Buffer, opts: FastqOptions = { batchBytes: 4096 }): 
   return { text, count, batches };
 }
 
-async function errorOf(p: Promise<unknown>): Promise<InputError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return e as InputError;
-  }
-  throw new Error('expected an InputError');
-}
+const errorOf = inputErrorOf;
 
 describe('readFastq', () => {
   const recs = makeRecords(500);
