@@ -90,10 +90,9 @@ async function loadFasta(path: string): Promise<IndexedFasta> {
 }
 
 const BASES = 'ACGT';
-const BASE_IDX: Record<string, number> = { A: 0, C: 1, G: 2, T: 3 };
 /** Reference byte → base index 0..3 (A, C, G, T), −1 for anything else. */
 const BASE_CODE = new Int8Array(256).fill(-1);
-for (const [b, i] of Object.entries(BASE_IDX)) BASE_CODE[b.charCodeAt(0)] = i;
+for (let i = 0; i < 4; i++) BASE_CODE[BASES.charCodeAt(i)] = i;
 
 function fmtQual(q: number): string {
   return String(Number(q.toFixed(2)));
