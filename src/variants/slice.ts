@@ -8,12 +8,13 @@
  * slices cut anywhere partition the lines exactly, without a pass over the file.
  */
 import { open } from 'node:fs/promises';
+import zlib from 'node:zlib';
 import { inflateBgzfRange } from '../formats/bgzf.js';
 import { parseVcfHeader } from '../formats/vcf.js';
 import { tableToParquet } from '../formats/parquet.js';
 import { openLake } from '../lake/open.js';
 import type { LakeConfig } from '../lake/types.js';
-import { isGenolakeError, type ErrorPlace } from '../util/errors.js';
+import { InputError, isGenolakeError, type ErrorPlace } from '../util/errors.js';
 import { VariantConverter, type RowContext } from './convert.js';
 import { VARIANTS_PARQUET_ENCODINGS, partitionValue } from './schema.js';
 
@@ -64,46 +65,99 @@ export type SliceResult =
   | { ok: false; error: { name: string; code: string; message: string; place: ErrorPlace } };
 
 /**
- * The slice's lines as bytes, in pieces of whole lines (the last one finished from the
- * blocks after the slice): the big inflated range is handed on as it is, not copied into
- * one buffer with the tail.
+ * Blocks inflated at a time (≤ 64 KiB each): the text is parsed while it is still in the
+ * core's cache, instead of inflating the whole slice (tens of MiB) first and reading it
+ * back from memory, which two workers then compete for.
  */
-async function sliceBytes(src: Extract<SliceSource, { kind: 'bgzf' }>, file: string): Promise<Buffer[]> {
+const WINDOW_BLOCKS = 8;
+
+/** Inflated size of the whole blocks in `comp` (their ISIZE fields), capped per block. */
+function inflatedSize(comp: Buffer): number {
+  let n = 0;
+  for (let o = 0; o + 18 <= comp.length; ) {
+    const size = comp.readUInt16LE(o + 16) + 1;
+    if (o + size > comp.length || size < 26) break;
+    n += Math.min(comp.readUInt32LE(o + size - 4), 0x10000);
+    o += size;
+  }
+  return n;
+}
+
+function inflateWindow(comp: Buffer, from: number, to: number, src: Extract<SliceSource, { kind: 'bgzf' }>, file: string): Buffer {
+  const part = comp.subarray(from, to);
+  try {
+    return zlib.gunzipSync(part, { chunkSize: Math.max(64 * 1024, inflatedSize(part) + 1) });
+  } catch (e) {
+    throw new InputError('BGZF_CORRUPT', `corrupt BGZF data between bytes ${src.start + from} and ${src.start + to}: ${(e as Error).message}`, { file });
+  }
+}
+
+/**
+ * The slice's lines as bytes, in pieces of whole lines, WINDOW_BLOCKS blocks at a time;
+ * the last line is finished from the blocks after the slice.
+ */
+async function* sliceLines(src: Extract<SliceSource, { kind: 'bgzf' }>, file: string): AsyncGenerator<Uint8Array> {
   const fh = await open(src.path, 'r');
   try {
-    let data = await inflateBgzfRange(fh, src.start, src.end, file);
-    let from = src.skip;
+    const comp = Buffer.allocUnsafe(src.end - src.start);
+    const { bytesRead } = await fh.read(comp, 0, comp.length, src.start);
+    if (bytesRead !== comp.length) throw new InputError('BGZF_TRUNCATED', `file ends before byte ${src.end}`, { file });
+    let skipPartial = false;
     if (src.prev) {
       const prev = await inflateBgzfRange(fh, src.prev.offset, src.prev.offset + src.prev.size, file);
-      if (prev.length > 0 && prev[prev.length - 1] !== 10) {
-        const nl = data.indexOf(10, from);
-        // No newline in the whole slice: every byte belongs to a line begun before it.
-        if (nl < 0) return [];
-        from = nl + 1;
-      }
+      skipPartial = prev.length > 0 && prev[prev.length - 1] !== 10;
     }
-    // Finish the last line: read following blocks until a newline (or the end of the file).
-    let next = src.end;
-    const tail: Buffer[] = [];
-    if (data.length > from && data[data.length - 1] !== 10) {
-      while (next < src.fileSize) {
-        const head = Buffer.alloc(18);
-        await fh.read(head, 0, 18, next);
-        const size = head.readUInt16LE(16) + 1;
-        const block = await inflateBgzfRange(fh, next, Math.min(next + size, src.fileSize), file);
-        next += size;
-        const nl = block.indexOf(10);
-        if (nl >= 0) {
-          tail.push(block.subarray(0, nl + 1));
-          break;
+    let carry: Buffer | undefined;
+    let skip = src.skip;
+    for (let o = 0; o < comp.length; ) {
+      const from = o;
+      for (let b = 0; b < WINDOW_BLOCKS && o + 18 <= comp.length; b++) {
+        const size = comp.readUInt16LE(o + 16) + 1;
+        if (o + size > comp.length) break;
+        o += size;
+      }
+      if (o === from) throw new InputError('BGZF_CORRUPT', `bad BGZF block header at byte ${src.start + o}`, { file });
+      let data = inflateWindow(comp, from, o, src, file);
+      if (skip > 0) {
+        data = data.subarray(skip);
+        skip = 0;
+      }
+      if (skipPartial) {
+        // The tail of a line begun in the block before the slice belongs to that slice.
+        const nl = data.indexOf(10);
+        if (nl < 0) continue;
+        data = data.subarray(nl + 1);
+        skipPartial = false;
+      }
+      const cut = data.lastIndexOf(10) + 1;
+      if (carry) {
+        if (cut === 0) {
+          carry = Buffer.concat([carry, data]);
+          continue;
         }
-        tail.push(block);
-      }
+        const nl = data.indexOf(10) + 1;
+        yield Buffer.concat([carry, data.subarray(0, nl)]);
+        if (cut > nl) yield data.subarray(nl, cut);
+      } else if (cut > 0) yield data.subarray(0, cut);
+      carry = cut < data.length ? data.subarray(cut) : undefined;
     }
-    data = data.subarray(from);
-    if (!tail.length) return [data];
-    const cut = data.lastIndexOf(10) + 1;
-    return [data.subarray(0, cut), Buffer.concat([data.subarray(cut), ...tail])];
+    if (!carry || skipPartial) return;
+    // Finish the last line: read following blocks until a newline (or the end of the file).
+    const tail: Buffer[] = [carry];
+    for (let next = src.end; next < src.fileSize; ) {
+      const head = Buffer.alloc(18);
+      await fh.read(head, 0, 18, next);
+      const size = head.readUInt16LE(16) + 1;
+      const block = await inflateBgzfRange(fh, next, Math.min(next + size, src.fileSize), file);
+      next += size;
+      const nl = block.indexOf(10);
+      if (nl >= 0) {
+        tail.push(block.subarray(0, nl + 1));
+        break;
+      }
+      tail.push(block);
+    }
+    yield Buffer.concat(tail);
   } finally {
     await fh.close();
   }
@@ -113,10 +167,8 @@ export async function convertSlice(task: SliceTask): Promise<SliceResult> {
   try {
     const header = parseVcfHeader(task.headerText, task.file);
     const conv = new VariantConverter(header, task.file, task.ctx);
-    // The inflated slice is dropped once converted: only the column buffers live on.
-    const pieces = task.source.kind === 'text' ? [Buffer.from(task.source.text, 'utf8')] : await sliceBytes(task.source, task.file);
-    for (const piece of pieces) conv.addLines(piece);
-    pieces.length = 0;
+    if (task.source.kind === 'text') conv.addLines(Buffer.from(task.source.text, 'utf8'));
+    else for await (const piece of sliceLines(task.source, task.file)) conv.addLines(piece);
     const res = conv.finish();
     const lake = await openLake(task.lake);
     const parts: SlicePart[] = [];

@@ -188,14 +188,19 @@ describe('VCF → Parquet variant lake', () => {
     const a = await vcfToParquet({ vcfPath: join(dir, 'calls.vcf'), patientId: 'A', runId: 'r' }, { lake, runTask: inline });
     const b = await vcfToParquet({ vcfPath: join(dir, 'calls.plain.gz'), patientId: 'B', runId: 'r' }, { lake, runTask: inline });
     const c = await vcfToParquet({ vcfPath: vcfGz, patientId: 'C', runId: 'r', sliceBytes: 10_000 }, { lake, runTask: inline });
+    // One slice of the whole file: it is inflated a window of blocks at a time, so lines
+    // cross the windows' seams (the file has more blocks than a window).
+    const d = await vcfToParquet({ vcfPath: vcfGz, patientId: 'D', runId: 'r', sliceBytes: 1 << 30 }, { lake, runTask: inline });
+    expect(d.files.length).toBe(3);
     expect(a.rows).toBe(b.rows);
     expect(b.rows).toBe(c.rows);
+    expect(c.rows).toBe(d.rows);
     const sql = await openLakeSql(lake);
     try {
       const per = await sql.query(
         `SELECT patient_id, md5(string_agg(concat_ws(':', chrom, pos, ref, alt, gt, sample_id, dp, ad_alt, gq, gene, impact), ',' ORDER BY chrom, pos, alt, sample_id)) AS h FROM variants GROUP BY patient_id ORDER BY patient_id`,
       );
-      expect(per).toHaveLength(3);
+      expect(per).toHaveLength(4);
       expect(new Set(per.map((p) => p.h)).size).toBe(1);
     } finally {
       sql.close();
