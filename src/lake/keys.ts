@@ -74,3 +74,9 @@ export function newStagingPrefix(label: string, id: string): string {
   const safe = String(label).replace(/[^A-Za-z0-9._=-]/g, '_').replace(/^\.+/, '_').slice(0, 100) || 'stage';
   return `${STAGING_ROOT}${safe}-${id}/`;
 }
+
+/** Lake prefix of a sample's per-run outputs (see README, "Lake layout"); `outRoot` is '' or `experimental/<id>/`. */
+export function stagedPrefix(run: { manifest: { patient_id: string; sample_id: string }; runId: string }, outRoot = ''): string {
+  const m = run.manifest;
+  return `${outRoot}staged/patient_id=${m.patient_id}/sample_id=${m.sample_id}/run_id=${run.runId}/`;
+}

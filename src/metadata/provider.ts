@@ -4,7 +4,7 @@
  * (a JSON file or a DynamoDB table) is readable by operators and gets copied around.
  */
 import { z } from 'zod';
-import { PATIENT_DATA_FIELDS } from './patients.js';
+import { PATIENT_DATA_FIELDS } from './facts.js';
 
 /** `env:NAME` or `arn:aws:secretsmanager:region:account:secret:name` (optionally `#jsonKey`). */
 export const SecretRefSchema = z

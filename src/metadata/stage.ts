@@ -22,7 +22,7 @@ import {
   writeProviderLink,
   type AlarmWebhook,
 } from './fetch.js';
-import { checkPatientId } from './patients.js';
+import { checkPatientId } from './facts.js';
 import { openRegistry, type ProviderRegistry } from './registry.js';
 import type { Clock } from './resilience.js';
 

@@ -31,8 +31,10 @@ import { GenolakeError } from '../util/errors.js';
 import { runIdForDrop, sha256File } from '../util/hash.js';
 import type { Logger } from '../util/log.js';
 import { ReferenceRegistry } from './references.js';
+import { DEFAULT_READS_PER_SHARD } from './defaults.js';
+import { stagedPrefix } from '../lake/keys.js';
 
-export const DEFAULT_READS_PER_SHARD = 250_000;
+export { DEFAULT_READS_PER_SHARD, stagedPrefix };
 
 /** Everything a drop run depends on; recorded in the run's state so `resume` rebuilds the same graph. */
 export interface DropParams {
@@ -70,12 +72,6 @@ export interface DropParams {
   /** Known-variant databases for the annotate stage (paths absolute, or URLs). */
   known?: KnownDbSpec[];
   [k: string]: unknown;
-}
-
-/** Lake prefix of a sample's per-run outputs (see README, "Lake layout"); `outRoot` is '' or `experimental/<id>/`. */
-export function stagedPrefix(ingest: Pick<IngestResult, 'manifest' | 'runId'>, outRoot = ''): string {
-  const m = ingest.manifest;
-  return `${outRoot}staged/patient_id=${m.patient_id}/sample_id=${m.sample_id}/run_id=${ingest.runId}/`;
 }
 
 /** The name a run's command line shows for its input. */

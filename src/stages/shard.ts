@@ -46,11 +46,11 @@ import { openLake } from '../lake/open.js';
 import type { Lake, LakeConfig } from '../lake/types.js';
 import { GenolakeError, InputError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { DEFAULT_READS_PER_SHARD } from '../pipeline/defaults.js';
 
 /** Default gzip level of shards: level 1 is ~4x faster than 6 for ~10% larger files. */
 export const DEFAULT_SHARD_GZIP_LEVEL = 1;
-/** Default shard size: 250 000 records per mate file (pairs when paired). */
-export const DEFAULT_READS_PER_SHARD = 250_000;
+export { DEFAULT_READS_PER_SHARD };
 export const SHARDS_INDEX = 'shards.json';
 /** Name of the worker (`workers/shard.ts`). */
 export const SHARD_WORKER = 'shard';

@@ -26,11 +26,11 @@ import { genolakeVersion } from '../util/paths.js';
 import type { SampleSelection } from '../variants/convert.js';
 import { VARIANTS_PREFIX, partitionValue } from '../variants/schema.js';
 import type { SliceResult, SliceSource, SliceTask } from '../variants/slice.js';
+import { DEFAULT_ROW_GROUP_ROWS } from '../pipeline/defaults.js';
 
 /** Compressed bytes per slice: fixed (not derived from the thread count) so output names are stable. */
 export const DEFAULT_SLICE_BYTES = 8 << 20;
-/** Rows per row group: large groups suit Athena's scans (~64-128 MB of data each). */
-export const DEFAULT_ROW_GROUP_ROWS = 1_000_000;
+export { DEFAULT_ROW_GROUP_ROWS };
 
 export interface ToParquetInput {
   /** A local VCF: plain, gzip or BGZF. */

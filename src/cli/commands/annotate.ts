@@ -5,7 +5,6 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { annotateVcf } from '../../annotate/annotate.js';
 import { parseKnownSpec, type KnownDbSpec } from '../../annotate/known.js';
 import { InputError } from '../../util/errors.js';
 import { out, threadsOption } from './common.js';
@@ -47,6 +46,7 @@ export function register(program: Command): void {
     // starting worker threads costs more than a small file takes: the default is one thread then (same output)
     let threads = flags.threads;
     if (cmd.getOptionValueSource('threads') === 'default' && existsSync(flags.vcf) && statSync(flags.vcf).size < SMALL_VCF_BYTES) threads = 1;
+    const { annotateVcf } = await import('../../annotate/annotate.js');
     const stats = await annotateVcf({
       reference: flags.reference,
       gff: flags.gff,

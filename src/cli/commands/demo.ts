@@ -8,11 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { openRegistry } from '../../metadata/registry.js';
-import { runDrop } from '../../pipeline/drop.js';
-import { refreshCatalog } from '../../query/tables.js';
-import { buildFeatures } from '../../stages/features.js';
-import { simulateCohort, type CohortSummary } from '../../sim/cohort.js';
+import type { CohortSummary } from '../../sim/cohort.js';
 import { lakeOption, logOption, openLakeOption, out, positiveInt, stderrLogger, threadsOption } from './common.js';
 import { runQuery } from './lake-tables.js';
 import { printDropSummary } from './run.js';
@@ -44,6 +40,13 @@ export function register(program: Command): void {
     .action(
       async (o: { lake: string; threads: number; logLevel: string; out: string; patients: number; seed: number; genomeLength: number; coverage: number }) => {
         const outDir = resolve(o.out);
+        const [{ openRegistry }, { runDrop }, { refreshCatalog }, { buildFeatures }, { simulateCohort }] = await Promise.all([
+          import('../../metadata/registry.js'),
+          import('../../pipeline/drop.js'),
+          import('../../query/tables.js'),
+          import('../../stages/features.js'),
+          import('../../sim/cohort.js'),
+        ]);
         const lake = await openLakeOption(o.lake);
         const log = stderrLogger(o.logLevel);
         const cohortFile = join(outDir, 'cohort.json');

@@ -5,14 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createPool } from '../../engine/pool.js';
 import type { Lake } from '../../lake/types.js';
-import { refreshCatalog } from '../../query/tables.js';
-import { openLakeSql, withExperimentTables } from '../../query/sql.js';
-import { buildFeatures } from '../../stages/features.js';
-import { DEFAULT_ROW_GROUP_ROWS, vcfToParquet } from '../../stages/to-parquet.js';
+import { DEFAULT_ROW_GROUP_ROWS } from '../../pipeline/defaults.js';
 import { sha256File } from '../../util/hash.js';
 import { fmtBytes, fmtInt, lakeOption, openLakeOption, out, positiveInt, threadsOption } from './common.js';
+
+// DuckDB, Arrow and Parquet load when a command needs them, not with every `genolake` call.
+const refreshCatalog = async (lake: Lake, database?: string) => (await import('../../query/tables.js')).refreshCatalog(lake, database);
 
 function printTable(rows: Record<string, unknown>[]): void {
   if (rows.length === 0) return out('(no rows)');
@@ -27,6 +26,7 @@ function printTable(rows: Record<string, unknown>[]): void {
 }
 
 export async function runQuery(lake: Lake, sql: string, format: 'table' | 'json' | 'csv', experiment?: string): Promise<Record<string, unknown>[]> {
+  const { openLakeSql, withExperimentTables } = await import('../../query/sql.js');
   const db = await openLakeSql(lake, experiment !== undefined ? { tables: withExperimentTables(experiment) } : {});
   try {
     const rows = await db.query(sql);
@@ -72,6 +72,7 @@ export function register(program: Command): void {
         const vcfPath = resolve(o.vcf);
         const runId = o.run ?? `v${(await sha256File(vcfPath)).slice(0, 16)}`;
         const samples = o.sample?.map((s, i) => ({ sampleId: s, ...(i === 0 && o.vcfSample ? { column: o.vcfSample } : {}) }));
+        const [{ createPool }, { vcfToParquet }] = await Promise.all([import('../../engine/pool.js'), import('../../stages/to-parquet.js')]);
         const pool = createPool({ threads: o.threads });
         try {
           const t0 = Date.now();
@@ -110,6 +111,7 @@ export function register(program: Command): void {
       const panel = o.panel.startsWith('@')
         ? (await readFile(o.panel.slice(1), 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
         : o.panel.split(',').map((g) => g.trim()).filter(Boolean);
+      const { buildFeatures } = await import('../../stages/features.js');
       const r = await buildFeatures(lake, { panel, callableBases: o.callableBases });
       await refreshCatalog(lake);
       out(`${r.patients} patient(s) × ${r.columns.length} columns → ${r.parquetKey}, ${r.csvKey}`);

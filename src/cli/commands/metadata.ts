@@ -4,8 +4,7 @@
  * (metadata_status='missing') and an error record, raises the alarm, and exits 1.
  */
 import type { Command } from 'commander';
-import { fetchPatientMetadata, retryMissingMetadata, type AlarmWebhook } from '../../metadata/fetch.js';
-import { webhookFromEnv } from '../../metadata/stage.js';
+import type { AlarmWebhook } from '../../metadata/fetch.js';
 import { GenolakeError, InputError } from '../../util/errors.js';
 import { lakeOption, logOption, openLakeOption, out, stderrLogger } from './common.js';
 import { registryOption, withRegistry } from './providers.js';
@@ -14,8 +13,11 @@ function webhookOption(cmd: Command): Command {
   return cmd.option('--webhook <url>', 'POST alarms (metadata missing) to this URL (env GENOLAKE_ALARM_WEBHOOK)');
 }
 
-function webhookFrom(url: string | undefined): AlarmWebhook | undefined {
-  return url ? { url } : webhookFromEnv();
+// The fetch modules (Arrow, Parquet) load when a command runs, not with every `genolake` call.
+const fetchModule = () => import('../../metadata/fetch.js');
+
+async function webhookFrom(url: string | undefined): Promise<AlarmWebhook | undefined> {
+  return url ? { url } : (await import('../../metadata/stage.js')).webhookFromEnv();
 }
 
 interface CommonOpts {
@@ -40,6 +42,8 @@ export function register(program: Command): void {
   fetch.action(async (o: CommonOpts & { provider: string; patient: string; providerPatientId: string }) => {
     const log = stderrLogger(o.logLevel);
     const lake = await openLakeOption(o.lake);
+    const { fetchPatientMetadata } = await fetchModule();
+    const webhook = await webhookFrom(o.webhook);
     const r = await withRegistry(o.registry, async (registry) => {
       if (!(await registry.get(o.provider))) {
         throw new InputError('PROVIDER_UNKNOWN', `provider ${o.provider} is not in the registry ${registry.describe()}`, { field: 'provider' });
@@ -52,7 +56,7 @@ export function register(program: Command): void {
         lake,
         runId: o.runId,
         log,
-        webhook: webhookFrom(o.webhook),
+        webhook,
       });
     });
     if (r.status === 'ok') return out(`${r.patientId}  ok  → ${r.key}`);
@@ -69,8 +73,10 @@ export function register(program: Command): void {
   retry.action(async (o: CommonOpts & { patient?: string[] }) => {
     const log = stderrLogger(o.logLevel);
     const lake = await openLakeOption(o.lake);
+    const { retryMissingMetadata } = await fetchModule();
+    const webhook = await webhookFrom(o.webhook);
     const r = await withRegistry(o.registry, (registry) =>
-      retryMissingMetadata({ registry, lake, log, runId: o.runId, webhook: webhookFrom(o.webhook), patientIds: o.patient }),
+      retryMissingMetadata({ registry, lake, log, runId: o.runId, webhook, patientIds: o.patient }),
     );
     for (const x of r.retried) out(`${x.patientId}  ${x.status}${x.errorCode ? ` (${x.errorCode})` : ''}`);
     for (const p of r.noLink) out(`${p}  skipped (no provider link recorded)`);

@@ -7,7 +7,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { defaultAdapterFactory } from '../../metadata/adapters/index.js';
-import { PATIENT_DATA_FIELDS, type PatientDataField } from '../../metadata/patients.js';
+import { PATIENT_DATA_FIELDS, type PatientDataField } from '../../metadata/facts.js';
 import type { ProviderAuth, ProviderConfig, ProviderInput } from '../../metadata/provider.js';
 import { openRegistry, type ProviderRegistry } from '../../metadata/registry.js';
 import { InputError } from '../../util/errors.js';

@@ -4,16 +4,13 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { resumeRun } from '../../engine/graph.js';
-import { listRuns, RunStore } from '../../engine/run.js';
+import { stagedPrefix } from '../../lake/keys.js';
 import type { Lake } from '../../lake/types.js';
-import { DEFAULT_READS_PER_SHARD, dropStages, runDrop, stagedPrefix, type DropOutputs, type DropParams } from '../../pipeline/drop.js';
-import { manifestDirOf, runExperiment } from '../../pipeline/experiment.js';
+import { DEFAULT_READS_PER_SHARD } from '../../pipeline/defaults.js';
+import type { DropOutputs, DropParams } from '../../pipeline/drop.js';
 import { defaultReferenceRegistry } from '../../pipeline/references.js';
-import { loadManifestFile } from '../../manifest/load.js';
 import { InputError } from '../../util/errors.js';
-import { watchDrops } from '../../stages/watch.js';
-import { checkKnownDatabases, parseKnownSpec, resolveKnownSpec, type KnownDbSpec } from '../../annotate/known.js';
+import { parseKnownSpec, resolveKnownSpec, type KnownDbSpec } from '../../annotate/known.js';
 import { GenolakeError } from '../../util/errors.js';
 import { describeError } from '../report.js';
 import {
@@ -86,6 +83,7 @@ function runOptions(cmd: Command): Command {
 
 /** An experiment manifest given to `genolake run`: every input through the chain, outputs under experimental/<id>/. */
 async function runExperimentFile(file: string, o: RunOpts, lake: Lake, signal?: AbortSignal): Promise<void> {
+  const [{ loadManifestFile }, { manifestDirOf, runExperiment }] = await Promise.all([import('../../manifest/load.js'), import('../../pipeline/experiment.js')]);
   const manifest = await loadManifestFile(resolve(file));
   if (manifest.kind !== 'experiment') {
     throw new InputError('RUN_DROP_MANIFEST', 'a drop manifest travels inside its archive with the FASTQs: run the archive', { file });
@@ -116,7 +114,8 @@ const MANIFEST_FILE = /\.(json|ya?ml)$/i;
 
 async function runOne(archive: string, o: RunOpts, lake: Lake, signal?: AbortSignal): Promise<DropOutputs> {
   // a bad database fails now, not after alignment and calling
-  if (o.known.length) await checkKnownDatabases(o.known);
+  if (o.known.length) await (await import('../../annotate/known.js')).checkKnownDatabases(o.known);
+  const { runDrop } = await import('../../pipeline/drop.js');
   const log = stderrLogger(o.logLevel);
   const r = await runDrop(resolve(archive), {
     lake,
@@ -168,6 +167,7 @@ export function register(program: Command): void {
     .option('--json', 'print the run outputs as JSON')
     .action(async (runId: string, o: { lake: string; threads: number; logLevel: string; json?: boolean }) => {
       const lake = await openLakeOption(o.lake);
+      const [{ RunStore }, { resumeRun }, { dropStages }] = await Promise.all([import('../../engine/run.js'), import('../../engine/graph.js'), import('../../pipeline/drop.js')]);
       const state = await new RunStore(lake, runId).readState();
       if (!state) throw new GenolakeError('RUN_NOT_FOUND', `no run ${runId} in ${lake.describe()} (see \`genolake runs\`)`);
       const stop = interruptSignal();
@@ -192,7 +192,7 @@ export function register(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (o: { lake: string; json?: boolean }) => {
       const lake = await openLakeOption(o.lake);
-      const runs = await listRuns(lake);
+      const runs = await (await import('../../engine/run.js')).listRuns(lake);
       if (o.json) return out(JSON.stringify(runs, null, 2));
       if (runs.length === 0) return out(`no runs in ${lake.describe()}`);
       for (const r of runs) {
@@ -211,6 +211,7 @@ export function register(program: Command): void {
   ).action(async (dir: string, o: RunOpts & { stableMs: number; pollMs: number }) => {
     const lake = await openLakeOption(o.lake);
     const stop = interruptSignal();
+    const { watchDrops } = await import('../../stages/watch.js');
     process.stderr.write(`genolake: watching ${resolve(dir)} for drops (Ctrl-C to stop)\n`);
     try {
       await watchDrops(resolve(dir), {

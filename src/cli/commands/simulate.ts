@@ -3,7 +3,7 @@
  * one drop archive per patient (manifest + paired FASTQ.gz), truth VCFs, cohort.json.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { simulateCohort, type CohortProgress, type DriverSpec } from '../../sim/cohort.js';
+import type { CohortProgress, DriverSpec } from '../../sim/cohort.js';
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
@@ -91,6 +91,7 @@ export function register(program: Command): void {
         } else line = `patient ${e.index + 1}/${e.of} ${e.patient}: ${e.phase}`;
         process.stderr.write(`\r\x1b[2K${line}`);
       };
+      const { simulateCohort } = await import('../../sim/cohort.js');
       const summary = await simulateCohort({
         outDir: flags.out,
         seed: flags.seed,

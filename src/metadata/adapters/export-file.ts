@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { StringDecoder } from 'node:string_decoder';
 import { InputError } from '../../util/errors.js';
 import { ProviderError } from '../http.js';
-import { emptyFacts, type PatientFacts, type Sex, type VitalStatus } from '../patients.js';
+import { emptyFacts, type PatientFacts, type Sex, type VitalStatus } from '../facts.js';
 import type { ProviderConfig } from '../provider.js';
 import { AuthHeaders } from '../secrets.js';
 import { yearsBetween } from './fhir.js';

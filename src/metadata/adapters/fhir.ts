@@ -13,7 +13,7 @@
  * - vital_status: deceased[x] → deceased; deceasedBoolean=false → alive; absent → unknown.
  */
 import { ProviderError, type ProviderHttp } from '../http.js';
-import { emptyFacts, type PatientDataField, type PatientFacts, type Sex, type VitalStatus } from '../patients.js';
+import { emptyFacts, type PatientDataField, type PatientFacts, type Sex, type VitalStatus } from '../facts.js';
 import type { ProviderConfig } from '../provider.js';
 import { AuthHeaders } from '../secrets.js';
 import type { AdapterDefinition, AdapterDeps, FetchPatientRequest, MetadataAdapter } from './types.js';

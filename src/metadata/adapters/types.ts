@@ -1,6 +1,6 @@
 import type { Logger } from '../../util/log.js';
 import type { ProviderHttp } from '../http.js';
-import type { PatientDataField, PatientFacts } from '../patients.js';
+import type { PatientDataField, PatientFacts } from '../facts.js';
 import type { ProviderConfig } from '../provider.js';
 import type { Clock } from '../resilience.js';
 import type { SecretResolver } from '../secrets.js';
