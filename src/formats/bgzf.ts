@@ -410,18 +410,25 @@ export async function inflateBgzfRange(fh: FileHandle, start: number, end: numbe
   const buf = Buffer.allocUnsafe(end - start);
   const { bytesRead } = await fh.read(buf, 0, buf.length, start);
   if (bytesRead !== buf.length) throw new InputError('BGZF_TRUNCATED', `file ends before byte ${end}`, { file });
-  // One output chunk of the exact inflated size (the blocks' ISIZE fields): zlib's default
-  // 16 KiB chunks cost a concat of thousands of pieces for a large range (profiled).
+  return inflateBgzfBlocks(buf, start, file);
+}
+
+/**
+ * Inflates whole BGZF blocks held in memory; `at` is the file offset of `blocks` (for
+ * messages). One output chunk of the exact inflated size (the blocks' ISIZE fields):
+ * zlib's default 16 KiB chunks cost a concat of thousands of pieces for a large range (profiled).
+ */
+export function inflateBgzfBlocks(blocks: Buffer, at: number, file: string): Buffer {
   let inflated = 0;
-  for (let o = 0; o + BLOCK_HEADER <= buf.length; ) {
-    const size = buf.readUInt16LE(o + 16) + 1;
-    if (o + size > buf.length || size < 26) break;
-    inflated += Math.min(buf.readUInt32LE(o + size - 4), BGZF_MAX_BLOCK_SIZE); // a corrupt ISIZE cannot ask for more
+  for (let o = 0; o + BLOCK_HEADER <= blocks.length; ) {
+    const size = blocks.readUInt16LE(o + 16) + 1;
+    if (o + size > blocks.length || size < 26) break;
+    inflated += Math.min(blocks.readUInt32LE(o + size - 4), BGZF_MAX_BLOCK_SIZE); // a corrupt ISIZE cannot ask for more
     o += size;
   }
   try {
-    return zlib.gunzipSync(buf, { chunkSize: Math.max(64 * 1024, inflated + 1) });
+    return zlib.gunzipSync(blocks, { chunkSize: Math.max(64 * 1024, inflated + 1) });
   } catch (e) {
-    throw new InputError('BGZF_CORRUPT', `corrupt BGZF data between bytes ${start} and ${end}: ${(e as Error).message}`, { file });
+    throw new InputError('BGZF_CORRUPT', `corrupt BGZF data between bytes ${at} and ${at + blocks.length}: ${(e as Error).message}`, { file });
   }
 }

@@ -8,8 +8,7 @@
  * slices cut anywhere partition the lines exactly, without a pass over the file.
  */
 import { open } from 'node:fs/promises';
-import zlib from 'node:zlib';
-import { inflateBgzfRange } from '../formats/bgzf.js';
+import { inflateBgzfBlocks, inflateBgzfRange } from '../formats/bgzf.js';
 import { parseVcfHeader } from '../formats/vcf.js';
 import { tableToParquet } from '../formats/parquet.js';
 import { openLake } from '../lake/open.js';
@@ -71,27 +70,6 @@ export type SliceResult =
  */
 const WINDOW_BLOCKS = 8;
 
-/** Inflated size of the whole blocks in `comp` (their ISIZE fields), capped per block. */
-function inflatedSize(comp: Buffer): number {
-  let n = 0;
-  for (let o = 0; o + 18 <= comp.length; ) {
-    const size = comp.readUInt16LE(o + 16) + 1;
-    if (o + size > comp.length || size < 26) break;
-    n += Math.min(comp.readUInt32LE(o + size - 4), 0x10000);
-    o += size;
-  }
-  return n;
-}
-
-function inflateWindow(comp: Buffer, from: number, to: number, src: Extract<SliceSource, { kind: 'bgzf' }>, file: string): Buffer {
-  const part = comp.subarray(from, to);
-  try {
-    return zlib.gunzipSync(part, { chunkSize: Math.max(64 * 1024, inflatedSize(part) + 1) });
-  } catch (e) {
-    throw new InputError('BGZF_CORRUPT', `corrupt BGZF data between bytes ${src.start + from} and ${src.start + to}: ${(e as Error).message}`, { file });
-  }
-}
-
 /**
  * The slice's lines as bytes, in pieces of whole lines, WINDOW_BLOCKS blocks at a time;
  * the last line is finished from the blocks after the slice.
@@ -117,7 +95,7 @@ async function* sliceLines(src: Extract<SliceSource, { kind: 'bgzf' }>, file: st
         o += size;
       }
       if (o === from) throw new InputError('BGZF_CORRUPT', `bad BGZF block header at byte ${src.start + o}`, { file });
-      let data = inflateWindow(comp, from, o, src, file);
+      let data = inflateBgzfBlocks(comp.subarray(from, o), src.start + from, file);
       if (skip > 0) {
         data = data.subarray(skip);
         skip = 0;
