@@ -2,7 +2,9 @@
 // VCF → Parquet throughput (1 and 2 threads) against `bcftools query | DuckDB COPY … TO parquet`
 // on the same VCF in the same run; Parquet bytes vs VCF.gz bytes; DuckDB latency of a
 // cross-patient query on a 100-patient lake. Writes benchmarks/results/parquet.json.
-//   node benchmarks/parquet.mjs [--records 5000000] [--patients 100] [--per-patient 20000]
+//   node benchmarks/parquet.mjs [--records 5000000] [--patients 100] [--per-patient 20000] [--repeat 2]
+// genolake runs with 1 and 2 threads alternately, --repeat times each; the figures are each
+// thread count's fastest run (best of N, as for any timing on a shared machine), every run listed.
 import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,6 +19,7 @@ const args = Object.fromEntries(
 const RECORDS = Number(args.records ?? 5_000_000);
 const PATIENTS = Number(args.patients ?? 100);
 const PER_PATIENT = Number(args['per-patient'] ?? 20_000);
+const REPEAT = Math.max(1, Number(args.repeat ?? 2));
 const dataDir = join(root, 'benchmarks', 'data', 'parquet');
 mkdirSync(dataDir, { recursive: true });
 
@@ -136,13 +139,22 @@ console.log(JSON.stringify({ records: r.records, rows: r.rows, files: r.files.le
 );
 const loadavgBefore = loadavg();
 const results = { records: RECORDS, vcfBytes, genolake: {}, peer: {} };
-for (const threads of [1, 2]) {
+const runs = { 1: [], 2: [] };
+for (let rep = 0; rep < REPEAT; rep++) for (const threads of [1, 2]) {
   const lakeDir = join(dataDir, `lake-${threads}`);
   rmSync(lakeDir, { recursive: true, force: true });
-  process.stderr.write(`genolake to-parquet, ${threads} thread(s)…\n`);
+  process.stderr.write(`genolake to-parquet, ${threads} thread(s), run ${rep + 1}/${REPEAT}…\n`);
   const t = await timed(process.execPath, [child, vcf, lakeDir, String(threads)]);
   const r = JSON.parse(t.out.trim().split('\n').pop());
+  runs[threads].push({ seconds: +t.secs.toFixed(2), cpuSeconds: +t.cpuSecs.toFixed(2), loadavgAfter: t.loadavg });
+  const best = results.genolake[`threads${threads}`];
+  if (best && best.seconds <= t.secs) {
+    best.runs = runs[threads];
+    process.stderr.write(`  ${t.secs.toFixed(1)} s, ${t.cpuSecs.toFixed(1)} CPU s, load ${t.loadavg.map((x) => x.toFixed(2)).join(' ')}\n`);
+    continue;
+  }
   results.genolake[`threads${threads}`] = {
+    runs: runs[threads],
     seconds: t.secs,
     recordsPerSecond: r.records / t.secs,
     cpuSeconds: t.cpuSecs,
