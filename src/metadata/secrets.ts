@@ -8,7 +8,11 @@ import type { Clock } from './resilience.js';
 
 export type SecretResolver = (ref: SecretRef) => Promise<string>;
 
-/** `env:NAME` from the environment; secretsmanager ARNs through the optional AWS client. */
+/**
+ * `env:NAME` from the environment; secretsmanager ARNs from AWS Secrets Manager (region
+ * from the ARN, credentials and endpoint the SDK's usual way: AWS_* environment, profile,
+ * instance role; AWS_ENDPOINT_URL_SECRETS_MANAGER for a private endpoint).
+ */
 export function defaultSecretResolver(env: NodeJS.ProcessEnv = process.env): SecretResolver {
   return async (ref) => {
     if (ref.startsWith('env:')) {
@@ -23,22 +27,28 @@ export function defaultSecretResolver(env: NodeJS.ProcessEnv = process.env): Sec
 
 async function resolveSecretsManager(ref: string): Promise<string> {
   const [arn, jsonKey] = ref.split('#', 2) as [string, string | undefined];
-  // Optional dependency: only deployments that use ARNs install it.
-  const modName = '@aws-sdk/client-secrets-manager';
-  let mod: {
-    SecretsManagerClient: new (cfg: { region?: string }) => { send(cmd: unknown): Promise<{ SecretString?: string }> };
-    GetSecretValueCommand: new (input: { SecretId: string }) => unknown;
-  };
+  // Loaded on first use: runs whose providers use env: secrets never load the AWS client.
+  const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+  const client = new SecretsManagerClient({ region: arn.split(':')[3], maxAttempts: 2 });
+  let secret: string | undefined;
   try {
-    mod = (await import(modName)) as typeof mod;
-  } catch {
-    throw new ProviderError('PROVIDER_CONFIG', `secret ${arn} needs ${modName}; install it (npm install ${modName})`);
+    secret = (await client.send(new GetSecretValueCommand({ SecretId: arn }))).SecretString;
+  } catch (e) {
+    // The provider's request fails like any provider failure (metadata marked missing, alarm);
+    // the message names the secret reference and the AWS error, never a value.
+    const err = e as { name?: string; message?: string };
+    throw new ProviderError('PROVIDER_CONFIG', `secret ${arn} could not be read from Secrets Manager: ${err.name ?? 'Error'}: ${err.message ?? String(e)}`);
+  } finally {
+    client.destroy();
   }
-  const region = arn.split(':')[3];
-  const out = await new mod.SecretsManagerClient({ region }).send(new mod.GetSecretValueCommand({ SecretId: arn }));
-  if (!out.SecretString) throw new ProviderError('PROVIDER_CONFIG', `secret ${arn} has no string value`);
-  if (!jsonKey) return out.SecretString;
-  const v = (JSON.parse(out.SecretString) as Record<string, unknown>)[jsonKey];
+  if (!secret) throw new ProviderError('PROVIDER_CONFIG', `secret ${arn} has no string value`);
+  if (!jsonKey) return secret;
+  let v: unknown;
+  try {
+    v = (JSON.parse(secret) as Record<string, unknown>)[jsonKey];
+  } catch {
+    throw new ProviderError('PROVIDER_CONFIG', `secret ${arn} is not a JSON object, so it has no key ${jsonKey}`);
+  }
   if (typeof v !== 'string') throw new ProviderError('PROVIDER_CONFIG', `secret ${arn} has no string key ${jsonKey}`);
   return v;
 }
