@@ -2,13 +2,15 @@
 /**
  * Aligner benchmark: genolake vs `bwa mem -t 2` on the same wgsim pairs.
  *
- *   node benchmarks/align.mjs [--pairs 200000] [--genome 20000000] [--threads 2]
+ *   node benchmarks/align.mjs [--pairs 200000] [--genome 20000000] [--threads 2] [--split-part-bases N]
  *
  * Generates (once, cached in benchmarks/data/align/) a repeat-rich genome
  * (benchmarks/lib/refgen.mjs: interspersed repeat families, tandem repeats, segmental
  * duplications) and wgsim 2x150 pairs (-e 0.005 -r 0.001 -R 0.15); builds both indexes,
  * aligns with both tools under /usr/bin/time (wall time and peak RSS), scores both SAMs
- * with wgsim_eval.pl alneval and writes benchmarks/results/align.json.
+ * with wgsim_eval.pl alneval and writes benchmarks/results/align.json. With
+ * --split-part-bases N it also builds the index split into parts of at most N bases,
+ * aligns with it and records its cost and whether its SAM equals the single-part one.
  * Runs against the built dist/ (npm run build first).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -31,7 +33,7 @@ if (args[0] === '--child') {
   const [, step, ...rest] = args;
   if (step === 'index') {
     const { buildIndex } = await import(join(root, 'dist/src/align/index-file.js'));
-    await buildIndex(rest[0], rest[1]);
+    await buildIndex(rest[0], rest[1], undefined, rest[2] ? { maxPartBases: Number(rest[2]) } : {});
   } else if (step === 'stage') {
     // The align stage of `genolake run`: reads → sorted, duplicate-marked, indexed BAM + qc.json.
     const [indexDir, fq1, fq2, lakeDir, nThreads] = rest;
@@ -117,10 +119,30 @@ const bIndex = timed('bwa', ['index', bwaFa]);
 const gSam = join(data, 'genolake.sam');
 const gSam1 = join(data, 'genolake-1t.sam');
 const bSam = join(data, 'bwa.sam');
+const splitBases = opt('split-part-bases', 0);
 console.error(`genolake align, ${threads} threads…`);
 const gAlign = timed(process.execPath, [fileURLToPath(import.meta.url), '--child', 'align', gIdx, r1, r2, gSam, String(threads)]);
 console.error('genolake align, 1 thread…');
 const gAlign1 = timed(process.execPath, [fileURLToPath(import.meta.url), '--child', 'align', gIdx, r1, r2, gSam1, '1']);
+let split;
+if (splitBases > 0) {
+  const sIdx = join(data, `glidx-${genome}-split${splitBases}`);
+  console.error(`genolake index, parts of at most ${splitBases} bases…`);
+  const sIndex = timed(process.execPath, [fileURLToPath(import.meta.url), '--child', 'index', fa, sIdx, String(splitBases)]);
+  const sSam = join(data, 'genolake-split.sam');
+  console.error(`genolake align on the split index, ${threads} threads…`);
+  const sAlign = timed(process.execPath, [fileURLToPath(import.meta.url), '--child', 'align', sIdx, r1, r2, sSam, String(threads)]);
+  const body = (f) => execFileSync('grep', ['-v', '^@PG', f], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const { readFileSync } = await import('node:fs');
+  const manifest = readFileSync(join(sIdx, 'genolake.idx'));
+  const parts = (manifest.toString('latin1').match(/genolake\.part\d+\.idx/g) ?? []).length;
+  split = {
+    maxPartBases: splitBases, parts,
+    index: { wallS: sIndex.wallS, cpuS: sIndex.cpuS, peakRssMB: sIndex.peakRssMB },
+    align: { threads, wallS: sAlign.wallS, cpuS: sAlign.cpuS, peakRssMB: sAlign.peakRssMB },
+    samEqualsSingle: body(sSam) === body(gSam),
+  };
+}
 console.error(`bwa mem -t ${threads}…`);
 const bAlign = timed('bwa', ['mem', '-t', String(threads), bwaFa, r1, r2], bSam);
 
@@ -156,6 +178,7 @@ const result = {
     peer: { command: peerCmd.replace(data + '/', ''), wallS: pStage.wallS, cpuS: pStage.cpuS, peakRssMB: pStage.peakRssMB, note: 'peak RSS of the largest process in the pipe' },
   },
 };
+if (split) result.split = { ...split, cpuRatioToSingle: +(split.align.cpuS / result.align.genolake.cpuS).toFixed(2) };
 const a = result.align;
 result.goals = {
   wrongRateAtQ20NotAboveBwa: a.genolake.wrongRate20 <= a.bwa.wrongRate20,

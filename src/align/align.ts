@@ -11,7 +11,7 @@ import { FIELDS_PER_RECORD, HEAD, QUAL, SEQ, pairNameEnd, readFastq, type FastqB
 import { GenolakeError, InputError } from '../util/errors.js';
 import { genolakeVersion } from '../util/paths.js';
 import { loadIndex, type IndexHeader } from './index-file.js';
-import { allocateSharedIndex, DEFAULT_PARAMS, MAX_READ_LEN, type AlignParams, type KernelResult, type SharedIndexHandle } from './kernel.js';
+import { allocateSharedIndex, allocateSplitIndex, DEFAULT_PARAMS, MAX_READ_LEN, type AlignParams, type KernelResult, type SharedIndexHandle } from './kernel.js';
 import type { AlignmentHeader, AlignmentRecord, ReadGroup } from './record.js';
 import { cigarString } from './record.js';
 import { samHeader, samLine } from './sam.js';
@@ -55,11 +55,27 @@ export interface PreparedIndex {
  * instance per loaded index, so reusing this across shards costs no reload anywhere.
  */
 export async function prepareIndex(indexDir: string, threads: number): Promise<PreparedIndex> {
+  const slots = Math.max(1, threads) + 2;
   let handle: SharedIndexHandle | undefined;
-  // The file is read straight into the shared memory: a large index is never held twice.
+  let blobs: Uint8Array[] = [];
+  // The files are read straight into the shared memories: a large index is never held twice.
   const index = await loadIndex(indexDir, {
-    into: (bytes) => {
-      const a = allocateSharedIndex(bytes, Math.max(1, threads) + 2);
+    onSplitHeader: (header) => {
+      const a = allocateSplitIndex({
+        k: header.params.k,
+        w: header.params.w,
+        lengths: header.contigs.map((c) => c.length),
+        parts: header.parts!.map((p) => ({ base: p.base, firstContig: p.firstContig, nContigs: p.nContigs })),
+      }, header.parts!.map((p) => p.blobBytes), slots);
+      handle = a.handle;
+      blobs = a.blobs;
+    },
+    into: (bytes, part) => {
+      if (blobs.length > 0) {
+        if (bytes !== blobs[part].length) throw new InputError('INDEX_CORRUPT', `index part ${part + 1} is not the size its manifest says`, { file: indexDir });
+        return blobs[part];
+      }
+      const a = allocateSharedIndex(bytes, slots);
       handle = a.handle;
       return a.blob;
     },
@@ -205,6 +221,7 @@ function saEntry(name: string, pos: number, rev: boolean, cigar: Uint32Array, ma
  */
 export function toRecords(reads: readonly Read[], r: KernelResult, rg: ReadGroup | undefined, refNames: readonly string[], splitAsSecondary = false): AlignmentRecord[] {
   const out: AlignmentRecord[] = [];
+  let sec = 0;
   for (let i = 0; i < reads.length; i++) {
     const rd = reads[i];
     const flag = r.flag[i];
@@ -238,6 +255,28 @@ export function toRecords(reads: readonly Read[], r: KernelResult, rg: ReadGroup
     }
     if (rg) rec.tags.RG = rg.id;
     out.push(rec);
+    // secondary alignments (allHits), as bwa mem -a: MAPQ 0, no SEQ/QUAL, mate fields of the primary
+    for (; sec < r.secRead.length && r.secRead[sec] === i; sec++) {
+      const sRev = r.secRev[sec] !== 0;
+      const s: AlignmentRecord = {
+        qname: rd.name,
+        flag: (flag & (0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x80)) | 0x100 | (sRev ? 0x10 : 0),
+        refId: r.secTid[sec],
+        pos: r.secPos[sec],
+        mapq: 0,
+        cigar: r.secCigar.slice(r.secCigarOff[sec], r.secCigarOff[sec + 1]),
+        nextRefId: r.mtid[i],
+        nextPos: r.mpos[i],
+        tlen: 0,
+        seq: '',
+        qual: null,
+        tags: { NM: r.secNm[sec], MD: r.secMd[sec] },
+      };
+      if (rec.tags.MC) s.tags.MC = rec.tags.MC;
+      s.tags.AS = r.secAs[sec];
+      if (rg) s.tags.RG = rg.id;
+      out.push(s);
+    }
     if (!mapped || r.supTid[i] < 0) continue;
     // supplementary: the other part of a chimeric read
     const sRev = r.supRev[i] !== 0;
@@ -297,7 +336,7 @@ export async function startAlign(opts: AlignOptions): Promise<AlignRun> {
       name: 'genolake',
       version: genolakeVersion(),
       commandLine: opts.commandLine ?? `genolake align --index ${opts.indexDir} --r1 ${opts.r1}${opts.r2 ? ` --r2 ${opts.r2}` : ''}`,
-      description: `index k=${index.header.params.k} w=${index.header.params.w} ${Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ')}${opts.splitAsSecondary ? ' splitAsSecondary=1' : ''}`,
+      description: `index k=${index.header.params.k} w=${index.header.params.w} ${Object.entries(params).filter(([k, v]) => k !== 'allHits' || v !== 0).map(([k, v]) => `${k}=${v}`).join(' ')}${opts.splitAsSecondary ? ' splitAsSecondary=1' : ''}`,
     },
   };
   const refNames = index.header.contigs.map((c) => c.name);

@@ -1,5 +1,5 @@
 /** The aligner's task function, run in worker threads (workers/align.ts) or inline. */
-import { KernelInstance, type AlignParams, type KernelResult, type SharedIndexHandle } from './kernel.js';
+import { KernelInstance, SplitKernel, type AlignerKernel, type AlignParams, type KernelResult, type SharedIndexHandle } from './kernel.js';
 
 export interface AlignTaskPayload {
   handle: SharedIndexHandle;
@@ -10,12 +10,12 @@ export interface AlignTaskPayload {
   offs: Int32Array;
 }
 
-const instances = new Map<string, KernelInstance>();
+const instances = new Map<string, AlignerKernel>();
 
-export function kernelFor(handle: SharedIndexHandle): KernelInstance {
+export function kernelFor(handle: SharedIndexHandle): AlignerKernel {
   let k = instances.get(handle.id);
   if (!k) {
-    k = new KernelInstance(handle);
+    k = handle.split ? new SplitKernel(handle) : new KernelInstance(handle);
     // a thread keeps instances of the few most recent indexes only
     if (instances.size >= 4) instances.delete(instances.keys().next().value as string);
     instances.set(handle.id, k);

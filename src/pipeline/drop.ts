@@ -250,6 +250,9 @@ async function dropReference(params: DropParams, name: string): Promise<{ fasta:
   return { fasta: e.fasta, ...(genes ? { genes } : {}) };
 }
 
+/** A cached index in these states is rebuilt; any other error (e.g. a corrupt part) is reported. */
+const REBUILD_CACHED_INDEX_ON = new Set(['INDEX_MISSING', 'INDEX_STALE', 'INDEX_VERSION', 'INDEX_FAI_MISSING', 'INDEX_PART_MISSING', 'INDEX_PART_FOREIGN']);
+
 /**
  * The aligner index of a FASTA, cached beside it (`<fasta>.genolake/`, or
  * `<fasta>.genolake-k<k>/` for another seed length), rebuilt when missing or stale.
@@ -264,7 +267,7 @@ export async function ensureIndex(fasta: string, log?: Logger, k: number = DEFAU
     return dir;
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code !== 'INDEX_MISSING' && code !== 'INDEX_STALE' && code !== 'INDEX_VERSION' && code !== 'INDEX_FAI_MISSING') throw e;
+    if (!REBUILD_CACHED_INDEX_ON.has(code ?? '')) throw e;
     log?.info({ fasta, dir, why: code }, 'building the aligner index');
     await buildIndex(fasta, dir, params);
     return dir;

@@ -45,7 +45,7 @@ static int coverage(const uint64_t *key, int from, int to, int len, int k) {
 }
 
 /*
- * anc: anchors from gl_collect_anchors (rev << 63 | r << 32 | qpos); rewritten in place
+ * anc: anchors from gl_collect_anchors (rev << 63 | r << 16 | qpos); rewritten in place
  * as sort keys rev << 63 | (r - qpos + 65536) << 16 | qpos. Chains come back sorted by
  * score, best first. Returns their number or GL_ERR_ARENA_FULL.
  */
@@ -53,7 +53,7 @@ int gl_chain(uint64_t *anc, int n, int len, int k, const gl_opts_t *o, gl_arena_
 	*chains_out = 0;
 	if (n <= 0) return 0;
 	for (int i = 0; i < n; ++i) {
-		uint64_t rev = anc[i] >> 63, r = (anc[i] >> 32) & 0x7fffffffu, qp = anc[i] & 0xffffffffu;
+		uint64_t rev = anc[i] >> 63, r = (anc[i] >> 16) & 0x7fffffffffffull, qp = anc[i] & 0xffffu;
 		anc[i] = rev << 63 | (r - qp + 65536u) << 16 | qp;
 	}
 	gl_sort_u64(anc, n);

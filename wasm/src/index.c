@@ -22,9 +22,10 @@ int gl_index_ok(const gl_index_t *idx) {
 	       (idx->k & 1) && idx->w >= 1 && idx->w <= 64;
 }
 
-int gl_tid_of(const gl_index_t *idx, uint32_t gpos) {
-	const gl_contig_t *c = gl_ctg(idx);
-	int lo = 0, hi = (int)idx->n_contigs - 1;
+int gl_tid_of(const gl_index_t *idx, uint32_t gpos) { return gl_tid_in(gl_ctg(idx), idx->n_contigs, gpos); }
+
+int gl_tid_in(const gl_contig_t *c, uint32_t n, uint32_t gpos) {
+	int lo = 0, hi = (int)n - 1;
 	while (lo < hi) { /* last contig with start <= gpos */
 		int mid = (lo + hi + 1) >> 1;
 		if (c[mid].start <= gpos) lo = mid; else hi = mid - 1;

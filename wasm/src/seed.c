@@ -100,11 +100,12 @@ static int lookup(const gl_index_t *idx, uint64_t h, uint32_t *st, uint32_t *cnt
 }
 
 /*
- * Anchors of a read: for every minimizer hit, (rev << 63 | global_ref_pos << 32 | qpos)
- * where qpos is on the read in the orientation that matches the forward reference.
+ * Anchors of a read: for every minimizer hit, (rev << 63 | global_ref_pos << 16 | qpos)
+ * where qpos is on the read in the orientation that matches the forward reference;
+ * minimizers with more than max_occ occurrences are skipped.
  * Returns their number, or GL_ERR_ARENA_FULL.
  */
-int gl_collect_anchors(const gl_index_t *idx, const uint8_t *q, int len, const gl_opts_t *o,
+int gl_collect_anchors(const gl_index_t *idx, const uint8_t *q, int len, int max_occ,
                        gl_arena_t *a, uint64_t **anchors_out) {
 	int k = (int)idx->k, w = (int)idx->w;
 	*anchors_out = 0;
@@ -114,21 +115,106 @@ int gl_collect_anchors(const gl_index_t *idx, const uint8_t *q, int len, const g
 	int nm = gl_sketch(q, len, k, w, mz);
 	uint32_t total = 0, st, cnt;
 	for (int i = 0; i < nm; ++i)
-		if (lookup(idx, mz[i].h, &st, &cnt) && cnt <= (uint32_t)o->max_occ) total += cnt;
+		if (lookup(idx, mz[i].h, &st, &cnt) && cnt <= (uint32_t)max_occ) total += cnt;
 	if (total == 0) return 0;
 	uint64_t *anc = (uint64_t *)gl_alloc(a, total * 8u);
 	if (!anc) return GL_ERR_ARENA_FULL;
 	const uint32_t *pos = (const uint32_t *)((const uint8_t *)idx + idx->pos_off);
 	int n = 0;
 	for (int i = 0; i < nm; ++i) {
-		if (!lookup(idx, mz[i].h, &st, &cnt) || cnt > (uint32_t)o->max_occ) continue;
+		if (!lookup(idx, mz[i].h, &st, &cnt) || cnt > (uint32_t)max_occ) continue;
 		for (uint32_t j = 0; j < cnt; ++j) {
 			uint32_t v = pos[st + j];
-			uint32_t r = v >> 1;
+			uint64_t r = v >> 1;
 			uint64_t rev = (v & 1u) ^ mz[i].rev;
 			uint32_t qp = rev ? (uint32_t)(len - (int)mz[i].pos - k) : mz[i].pos;
-			/* r is below 2^31 (positions are stored shifted by one bit) */
-			anc[n++] = rev << 63 | (uint64_t)r << 32 | qp;
+			anc[n++] = rev << 63 | r << 16 | qp;
+		}
+	}
+	*anchors_out = anc;
+	return n;
+}
+
+/*
+ * SEED answer of one part, allocated in pool: uint32 counts[nm] (occurrences in this part
+ * of each minimizer of the read), then the anchors of the minimizers with at most thr
+ * occurrences here (one above thr here is above it in the whole genome) as
+ * rev << 63 | (base + pos) << 20 | mi << 10 | qpos. Returns the number of anchors.
+ */
+int gl_seed_part(const gl_index_t *idx, const uint8_t *q, int len, int thr, uint32_t base,
+                 gl_arena_t *scratch, gl_arena_t *pool, int *nm_out) {
+	int k = (int)idx->k, w = (int)idx->w;
+	*nm_out = 0;
+	if (len < k) return 0;
+	gl_mz_t *mz = (gl_mz_t *)gl_alloc(scratch, (uint32_t)len * sizeof(gl_mz_t));
+	if (!mz) return GL_ERR_ARENA_FULL;
+	int nm = gl_sketch(q, len, k, w, mz);
+	uint32_t st, cnt, total = 0;
+	for (int i = 0; i < nm; ++i) if (lookup(idx, mz[i].h, &st, &cnt) && cnt <= (uint32_t)thr) total += cnt;
+	uint32_t head = (4u * (uint32_t)nm + 7u) & ~7u;
+	uint8_t *ans = (uint8_t *)gl_alloc(pool, head + 8u * total);
+	if (!ans) return GL_ERR_ARENA_FULL;
+	uint32_t *counts = (uint32_t *)ans;
+	uint64_t *anc = (uint64_t *)(ans + head);
+	const uint32_t *pos = (const uint32_t *)((const uint8_t *)idx + idx->pos_off);
+	int n = 0;
+	for (int i = 0; i < nm; ++i) {
+		if (!lookup(idx, mz[i].h, &st, &cnt)) { counts[i] = 0; continue; }
+		counts[i] = cnt;
+		if (cnt > (uint32_t)thr) continue;
+		for (uint32_t j = 0; j < cnt; ++j) {
+			uint32_t v = pos[st + j];
+			uint64_t r = (uint64_t)base + (v >> 1);
+			uint64_t rev = (v & 1u) ^ mz[i].rev;
+			uint32_t qp = rev ? (uint32_t)(len - (int)mz[i].pos - k) : mz[i].pos;
+			anc[n++] = rev << 63 | r << 20 | (uint64_t)i << 10 | qp;
+		}
+	}
+	*nm_out = nm;
+	return n;
+}
+
+/*
+ * Replay mode: the anchors of a read from the SEED answers of every part, with the
+ * arena use of gl_collect_anchors (so arena limits bite where they bite there).
+ */
+int gl_seed_merge(gl_ref_t *R, int read, int len, int thr, gl_arena_t *a, uint64_t **anchors_out) {
+	*anchors_out = 0;
+	if (len < R->k) return 0;
+	const gl_req_t *ans[64];
+	int na = 0;
+	for (int t = R->by_read[read]; t < R->by_read[read + 1] && na < R->n_parts; ++t) {
+		const gl_req_t *c = &R->cache[R->order[t]];
+		if (c->kind != GL_REQ_SEED || c->c != thr) continue;
+		int dup = 0;
+		for (int u = 0; u < na; ++u) dup |= ans[u]->part == c->part;
+		if (!dup) ans[na++] = c;
+	}
+	if (na < R->n_parts) {
+		gl_req_t rq = { GL_REQ_SEED, read, 0, 0, 0, 0, thr, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+		gl_queue(R, &rq);
+		return GL_PENDING;
+	}
+	uint32_t *gcnt = (uint32_t *)gl_alloc(a, (uint32_t)len * sizeof(gl_mz_t)); /* the room of gl_collect_anchors' minimizers */
+	if (!gcnt) return GL_ERR_ARENA_FULL;
+	int nm = ans[0]->nm;
+	for (int i = 0; i < nm; ++i) gcnt[i] = 0;
+	for (int p = 0; p < na; ++p) {
+		const uint32_t *c = (const uint32_t *)(R->pool + ans[p]->data);
+		for (int i = 0; i < nm; ++i) gcnt[i] += c[i];
+	}
+	uint32_t total = 0;
+	for (int i = 0; i < nm; ++i) if (gcnt[i] <= (uint32_t)thr) total += gcnt[i];
+	if (total == 0) return 0;
+	uint64_t *anc = (uint64_t *)gl_alloc(a, total * 8u);
+	if (!anc) return GL_ERR_ARENA_FULL;
+	int n = 0;
+	for (int p = 0; p < na; ++p) {
+		const uint64_t *src = (const uint64_t *)(R->pool + ans[p]->data + ((4u * (uint32_t)nm + 7u) & ~7u));
+		for (int j = 0; j < ans[p]->status; ++j) {
+			uint64_t v = src[j];
+			if (gcnt[(v >> 10) & 1023] > (uint32_t)thr) continue;
+			anc[n++] = (v >> 63) << 63 | ((v >> 20) & 0x7ffffffffffull) << 16 | (v & 1023);
 		}
 	}
 	*anchors_out = anc;

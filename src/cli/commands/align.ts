@@ -27,15 +27,16 @@ export function register(program: Command): void {
     .option('--rg <ID:SM>', 'read group', readGroup)
     .option('--param <name=int>', 'aligner parameter (repeatable), e.g. minScore=30 band=16', param, {})
     .option('-M, --split-as-secondary', 'mark the shorter part of a chimeric read secondary, not supplementary (as bwa mem -M, for Picard/GATK 3)')
+    .option('-a, --all-hits', 'also output the other alignments of a read over the same part of it as secondary records (FLAG 0x100, MAPQ 0, SEQ *), as bwa mem -a')
     .requiredOption('--out <file.sam>', 'output SAM');
-  threadsOption(cmd).action(async (o: { index: string; r1: string; r2?: string; rg?: ReadGroup; param: Partial<AlignParams>; splitAsSecondary?: boolean; out: string; threads: number }) => {
+  threadsOption(cmd).action(async (o: { index: string; r1: string; r2?: string; rg?: ReadGroup; param: Partial<AlignParams>; splitAsSecondary?: boolean; allHits?: boolean; out: string; threads: number }) => {
     const t0 = Date.now();
     const s = await alignToSam({
       indexDir: o.index,
       r1: o.r1,
       r2: o.r2,
       readGroup: o.rg,
-      params: o.param,
+      params: o.allHits ? { ...o.param, allHits: 1 } : o.param,
       splitAsSecondary: !!o.splitAsSecondary,
       threads: o.threads,
       out: o.out,
