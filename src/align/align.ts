@@ -140,7 +140,9 @@ interface Batch {
 }
 
 async function* batches(opts: AlignOptions, handle: SharedIndexHandle, params: AlignParams): AsyncGenerator<Batch> {
-  const size = opts.batchSize ?? 2048;
+  // ~1 MB of bases per batch: small enough that batches in flight cost little memory, large
+  // enough for a per-batch insert-size estimate and to amortise a kernel call.
+  const size = opts.batchSize ?? 1024;
   const c1 = new Cursor(opts.r1);
   const c2 = opts.r2 ? new Cursor(opts.r2) : undefined;
   try {
@@ -163,7 +165,7 @@ async function* batches(opts: AlignOptions, handle: SharedIndexHandle, params: A
           reads.push(a);
           bases += a.seq.length;
         }
-        if (bases > 2_000_000) break;
+        if (bases > 1_000_000) break;
       }
       if (reads.length === 0) return;
       const seqs = new Uint8Array(bases);
@@ -349,7 +351,8 @@ export async function startAlign(opts: AlignOptions): Promise<AlignRun> {
       const src = batches(opts, handle, params);
       let done = false;
       while (!done || inflight.length > 0) {
-        while (!done && inflight.length < 2 * threads) {
+        // one batch queued beyond those aligning keeps every worker busy; more only holds memory
+        while (!done && inflight.length < threads + 1) {
           const n = await src.next();
           if (n.done) { done = true; break; }
           const result = pool.run<AlignTaskPayload, KernelResult>('align', n.value.payload);
