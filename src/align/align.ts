@@ -26,7 +26,7 @@ export interface AlignOptions {
   threads?: number;
   readGroup?: ReadGroup;
   params?: Partial<AlignParams>;
-  /** Pairs (or single reads) per kernel call; default 2048. */
+  /** Pairs (or single reads) per kernel call; default 1024 (and at most ~1 MB of bases). */
   batchSize?: number;
   /** Recorded in @PG CL. */
   commandLine?: string;
