@@ -4,7 +4,7 @@
 // src/call/compare.ts (alleles after normalisation; bcftools output split + left-aligned).
 // Usage: node benchmarks/call.mjs [genomeLength=5000000] [coverage=30] [--keep DIR]   (run `npx tsc` first)
 // --keep DIR: simulate and align into DIR once, and reuse it on later runs.
-import { execFileSync, execSync } from 'node:child_process';
+import { execFileSync, execSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,7 +21,12 @@ const genomeLength = Number(positional[0] ?? 5_000_000);
 const coverage = Number(positional[1] ?? 30);
 const dir = keep ?? mkdtempSync(join(tmpdir(), 'gl-bench-call-'));
 mkdirSync(dir, { recursive: true });
+const cpuSince = (c0) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+};
 const sh = (cmd) => execSync(cmd, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 }).toString();
+const loadavgAtStart = loadavg().map((x) => +x.toFixed(2));
 try {
   // Same options, same bytes: a kept directory is reused as it is.
   const sim = await simulateCohort({ outDir: join(dir, 'sim'), seed: 5, patients: 1, coverage, genomeLength, lanes: 1 });
@@ -50,20 +55,29 @@ try {
   for (const [aligner, name] of [['bwa mem', 's.bam'], ['genolake align', 'g.bam']]) {
     const bam = join(dir, name);
     let t0 = performance.now();
+    // CPU seconds too (all threads of this process; the shell's user + sys for bcftools'
+    // pipeline): on a shared machine they move much less with the load than wall time
+    let cpu0 = process.cpuUsage();
     const res = await callVariants({ reference: ref, bams: [bam], out: join(dir, 'gl.vcf.gz'), threads: 2 });
     const glSec = (performance.now() - t0) / 1000;
+    const glCpu = cpuSince(cpu0);
     t0 = performance.now();
+    cpu0 = process.cpuUsage();
     await callVariants({ reference: ref, bams: [bam], out: join(dir, 'gl1.vcf.gz'), threads: 1 });
     const gl1Sec = (performance.now() - t0) / 1000;
+    const gl1Cpu = cpuSince(cpu0);
     t0 = performance.now();
-    sh(`bcftools mpileup -f ${ref} ${name} 2>/dev/null | bcftools call -mv -Oz -o bc.vcf.gz 2>/dev/null`);
+    const bc = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time (bcftools mpileup -f ${ref} ${name} 2>/dev/null | bcftools call -mv -Oz -o bc.vcf.gz 2>/dev/null)`], { cwd: dir, encoding: 'utf8' });
     const bcSec = (performance.now() - t0) / 1000;
+    if (bc.status !== 0) throw new Error(`bcftools failed: ${bc.stderr}`);
+    const bcCpu = bc.stderr.trim().split('\n').pop().split(' ').map(Number).reduce((a, b) => a + b, 0);
     sh(`bcftools norm -m -any -f ${ref} bc.vcf.gz -o bcn.vcf 2>/dev/null`);
     byAligner[aligner] = {
-      genolake1Thread: { threads: 1, seconds: +gl1Sec.toFixed(2) },
-      genolake: { threads: 2, seconds: +glSec.toFixed(2), regions: res.regions, records: res.records, all: cmp(join(dir, 'gl.vcf.gz')), pass: cmp(join(dir, 'gl.vcf.gz'), { passOnly: true }) },
-      bcftools: { command: 'bcftools mpileup -f ref in.bam | bcftools call -mv', threads: 1, seconds: +bcSec.toFixed(2), ...cmp(join(dir, 'bcn.vcf')) },
+      genolake1Thread: { threads: 1, seconds: +gl1Sec.toFixed(2), cpuSeconds: +gl1Cpu.toFixed(2) },
+      genolake: { threads: 2, seconds: +glSec.toFixed(2), cpuSeconds: +glCpu.toFixed(2), regions: res.regions, records: res.records, all: cmp(join(dir, 'gl.vcf.gz')), pass: cmp(join(dir, 'gl.vcf.gz'), { passOnly: true }) },
+      bcftools: { command: 'bcftools mpileup -f ref in.bam | bcftools call -mv', threads: 1, seconds: +bcSec.toFixed(2), cpuSeconds: +bcCpu.toFixed(2), ...cmp(join(dir, 'bcn.vcf')) },
       timeRatio: +(glSec / bcSec).toFixed(3),
+      cpuRatio: +(glCpu / bcCpu).toFixed(3),
     };
     const b = byAligner[aligner];
     b.goals = {
@@ -75,7 +89,7 @@ try {
   const result = {
     date: new Date().toISOString(),
     data: { genomeLength, coverage, readLength: 150, pairs: sim.patients[0].pairs, truth: sim.patients[0].variants },
-    machine: { loadavgAtEnd: loadavg().map((x) => +x.toFixed(2)) },
+    machine: { loadavgAtStart, loadavgAtEnd: loadavg().map((x) => +x.toFixed(2)) },
     byAligner,
   };
   console.log(JSON.stringify(result, null, 2));

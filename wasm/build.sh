@@ -3,7 +3,8 @@
 #   aligner.wasm  from src/    (imports a shared memory: one index for all workers, and
 #                               exports its stack pointer so that each worker instance
 #                               runs on its own stack slot)
-#   caller.wasm   from caller/ (imports a plain memory the host sizes per region)
+#   caller.wasm   from caller/ (imports a plain memory the host sizes per region, and
+#                               Math.log10 / Math.pow, so genotypes match genotype.ts)
 # Needs Debian's clang and lld (clang 14). Freestanding wasm32, no libc.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,4 +24,4 @@ $CC --target=wasm32 -std=c11 -O3 -msimd128 -mbulk-memory -nostdlib -ffreestandin
   -Wall -Wextra -Werror \
   -Wl,--no-entry -Wl,--import-memory -Wl,--max-memory=4294967296 \
   -Wl,--export=__heap_base -Wl,-z,stack-size=65536 -Wl,--strip-all \
-  -o "$out/caller.wasm" pileup.c
+  -o "$out/caller.wasm" pileup.c realign.c genotype.c

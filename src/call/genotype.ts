@@ -5,12 +5,13 @@
  * SNV likelihoods come from the pileup sums S1/S2/S3 (see pileup.ts):
  *   hom a:      S1[a] + Σ_{x≠a} S2[x]
  *   het a/b:    S3[a] + S3[b] + Σ_{x∉{a,b}} S2[x]
- * Indel likelihoods are binomial in the supporting and non-supporting read counts with
- * an indel error rate ε: P(alt read | G) = f(1 − ε) + (1 − f)ε, f ∈ {0, ½, 1}.
+ * Indel likelihoods come from each read's likelihood under each allele (readLogLiks, from
+ * the realignment in indels.ts): P(read | a/b) = ½ P(read | a) + ½ P(read | b).
  * Priors: heterozygosity θ spread over the alternate alleles (het θ/nAlt, hom θ/(2 nAlt),
  * alt/alt′ het θ²); QUAL = −10 log10 Π_samples P(0/0 | data); GQ from the posterior of
  * the called genotype (capped at 99); PL from the likelihoods.
  */
+import { genotypeSites, type GenotypeRequest } from './kernel.js';
 
 export const gtIndex = (j: number, k: number): number => (j <= k ? (k * (k + 1)) / 2 + j : (j * (j + 1)) / 2 + k);
 
@@ -22,7 +23,7 @@ export function genotypePairs(n: number): [number, number][] {
 }
 
 /** log10 likelihoods of every genotype of `alleles` (base indices 0..3) at pileup slot `off` (= position × 4). */
-export function snvLogLiks(s1: Float32Array, s2: Float32Array, s3: Float32Array, off: number, alleles: number[]): number[] {
+export function snvLogLiks(s1: ArrayLike<number>, s2: ArrayLike<number>, s3: ArrayLike<number>, off: number, alleles: number[]): number[] {
   let sumS2 = 0;
   for (let x = 0; x < 4; x++) sumS2 += s2[off + x];
   const out: number[] = [];
@@ -35,12 +36,21 @@ export function snvLogLiks(s1: Float32Array, s2: Float32Array, s3: Float32Array,
   return out;
 }
 
-/** log10 likelihoods of 0/0, 0/1, 1/1 from supporting / non-supporting reads. */
-export function indelLogLiks(alt: number, ref: number, err = 0.005): number[] {
-  return [0, 0.5, 1].map((f) => {
-    const p = f * (1 - err) + (1 - f) * err;
-    return alt * Math.log10(p) + ref * Math.log10(1 - p);
+/**
+ * log10 likelihoods of every genotype of n alleles from reads: liks[r][a] = log10 P(read r |
+ * allele a); each read's likelihoods are floored at its best minus caps[r] (a read is no
+ * surer than its mapping), then P(read | a/b) = ½ P(read | a) + ½ P(read | b).
+ */
+export function readLogLiks(liks: number[][], caps: number[], n: number): number[] {
+  const gl = new Array((n * (n + 1)) / 2).fill(0);
+  liks.forEach((l, r) => {
+    const best = Math.max(...l);
+    const floor = best - caps[r];
+    const p = l.map((v) => Math.pow(10, Math.max(v, floor) - best));
+    let g = 0;
+    for (let b = 0; b < n; b++) for (let a = 0; a <= b; a++) gl[g++] += Math.log10(0.5 * p[a] + 0.5 * p[b]) + best;
   });
+  return gl;
 }
 
 /** log10 priors of the genotypes of n alleles. */
@@ -71,7 +81,7 @@ function log10SumExp(v: number[]): number {
   const m = Math.max(...v);
   if (m === -Infinity) return m;
   let s = 0;
-  for (const x of v) s += 10 ** (x - m);
+  for (const x of v) s += Math.pow(10, x - m);
   return m + Math.log10(s);
 }
 
@@ -128,4 +138,27 @@ export function fisherStrand(refFwd: number, refRev: number, altFwd: number, alt
   p = Math.min(1, p);
   const fs = -10 * Math.log10(p);
   return fs > 1e-6 ? Math.min(999, fs) : 0;
+}
+
+/** The JS reference of one kernel request (gc_genotype): likelihoods, then callSite. */
+export function callRequest(req: GenotypeRequest): SiteCall {
+  if (req.kind === 'snv') {
+    const lls = req.samples.map((s) => snvLogLiks(Array.from({ length: 4 }, (_, x) => s[x]), Array.from({ length: 4 }, (_, x) => s[4 + x]), Array.from({ length: 4 }, (_, x) => s[8 + x]), 0, req.alleles));
+    return callSite(lls, req.alleles.length, req.theta);
+  }
+  return callSite(
+    req.samples.map((s) => readLogLiks(s.liks, s.caps, req.nAlleles)),
+    req.nAlleles,
+    req.theta,
+  );
+}
+
+/** Genotypes a batch of sites in the kernel ('wasm', default) or with callRequest ('js'). */
+export function genotypeBatch(reqs: readonly GenotypeRequest[], nSamples: number, engine: 'wasm' | 'js' = 'wasm'): SiteCall[] {
+  if (engine === 'js') return reqs.map(callRequest);
+  return genotypeSites(reqs, nSamples).map((r, i) => {
+    const n = reqs[i].kind === 'snv' ? (reqs[i] as { alleles: number[] }).alleles.length : (reqs[i] as { nAlleles: number }).nAlleles;
+    const pairs = genotypePairs(n);
+    return { qual: r.qual, calls: r.calls.map((c) => ({ gt: pairs[c.gt], gq: c.gq, pl: c.pl })) };
+  });
 }

@@ -7,8 +7,10 @@ import { readFileSync } from 'node:fs';
 import { IndexedFasta } from '../annotate/fasta.js';
 import { decodeBai, type BaiIndex } from '../formats/bai.js';
 import { InputError } from '../util/errors.js';
-import { callSite, fisherStrand, indelLogLiks, snvLogLiks, type SiteCall } from './genotype.js';
-import { buildPileup, DEFAULT_PILEUP, INDEL_MARGIN, indelSupport, readRegionRecords, type PileupOptions, type RegionPileup } from './pileup.js';
+import { fisherStrand, genotypeBatch } from './genotype.js';
+import type { GenotypeRequest } from './kernel.js';
+import { callIndelSites } from './indels.js';
+import { addBaseEvidence, collectReads, DEFAULT_PILEUP, INDEL_MARGIN, readRegionRecords, type PileupOptions, type RegionPileup } from './pileup.js';
 import type { CallRegion } from './regions.js';
 
 export interface CallOptions extends PileupOptions {
@@ -34,6 +36,11 @@ export interface CallOptions extends PileupOptions {
    */
   indelGap?: number;
   indelGapFraction?: number;
+  /**
+   * Where genotype likelihoods and calls are computed: 'wasm' (default;
+   * wasm/caller/genotype.c) or 'js', the reference in genotype.ts it must equal (tests).
+   */
+  genotypeKernel?: 'wasm' | 'js';
 }
 
 export const DEFAULT_CALL = {
@@ -111,8 +118,12 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
   const pileups: RegionPileup[] = [];
   for (const bam of task.bams) {
     const records = await readRegionRecords(bam, loadBai(bam), refId, Math.max(0, start - o.indelPad), end + o.indelPad);
-    pileups.push(buildPileup(records, start, end, refSeq, refOff, o, bam));
+    pileups.push(collectReads(records, start, end, refSeq, refOff, o));
   }
+  // indels first: their realignment finds reads misaligned around them, whose bases are
+  // then left out of the SNV evidence
+  const indelCalls = callIndelSites(pileups, refSeq, refOff, start, end, o, task.bams.join(','));
+  pileups.forEach((pu, s) => addBaseEvidence(pu, o, task.bams[s], indelCalls.drop[s]));
   const out: { pos: number; order: number; line: string }[] = [];
   const snvSites: { pos: number; altFrac: number; head: string; filter: string; tail: string }[] = [];
   const indelSpans: [number, number, number][] = [];
@@ -124,6 +135,7 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
   const pooledAll = pileups.length === 1 ? pileups[0].count : new Uint32Array(4 * (end - start));
   if (pileups.length > 1) for (const pu of pileups) for (let i = 0; i < pooledAll.length; i++) pooledAll[i] += pu.count[i];
   const refCodes = Buffer.from(refSeq, 'latin1');
+  const snvCands: { k: number; ri: number; tot: number; alleles: number[] }[] = [];
   for (let k = 0; k < end - start; k++) {
     const ri = BASE_CODE[refCodes[start + k - refOff]];
     if (ri < 0) continue;
@@ -144,12 +156,20 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
       .slice(0, 2);
     if (alts.length === 0) continue;
     if (alts.length === 2 && pooled[alts[1]] < 0.2 * tot) alts.pop();
-    let alleles = [ri, ...alts];
-    let site = callSnv(pileups, off, alleles, o.theta);
-    if (alleles.length === 3 && !site.calls.some((c) => c.gt.includes(2))) {
-      alleles = alleles.slice(0, 2);
-      site = callSnv(pileups, off, alleles, o.theta);
-    }
+    snvCands.push({ k, ri, tot, alleles: [ri, ...alts] });
+  }
+  // genotyped in batches (the kernel, or genotype.ts): a third allele no sample's
+  // genotype uses is dropped and the site genotyped again with two
+  const snvCalls = genotypeBatch(snvCands.map((c) => snvRequest(pileups, 4 * c.k, c.alleles, o.theta)), pileups.length, o.genotypeKernel);
+  const again = snvCands.flatMap((c, i) => (c.alleles.length === 3 && !snvCalls[i].calls.some((x) => x.gt.includes(2)) ? [i] : []));
+  for (const i of again) snvCands[i].alleles = snvCands[i].alleles.slice(0, 2);
+  genotypeBatch(again.map((i) => snvRequest(pileups, 4 * snvCands[i].k, snvCands[i].alleles, o.theta)), pileups.length, o.genotypeKernel).forEach(
+    (c, j) => (snvCalls[again[j]] = c),
+  );
+  for (let ci = 0; ci < snvCands.length; ci++) {
+    const { k, ri, tot, alleles } = snvCands[ci];
+    const site = snvCalls[ci];
+    const off = k * 4;
     if (!site.calls.some((c) => c.gt[0] > 0 || c.gt[1] > 0) || site.qual < o.minQual) continue;
     let depth = 0;
     let mq2 = 0;
@@ -185,41 +205,22 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
     });
     snvs++;
   }
-  // ---- indels
-  const keys = new Set<string>();
-  for (const pu of pileups) for (const k of pu.indels.keys()) keys.add(k);
-  for (const key of keys) {
-    const ev = pileups.find((pu) => pu.indels.has(key))!.indels.get(key)!;
-    const sup = pileups.map((pu) => indelSupport(pu, ev, key));
-    const alt = sup.reduce((s, x) => s + x.alt, 0);
-    const ref = sup.reduce((s, x) => s + x.ref, 0);
-    if (alt < o.minAltReads || alt / (alt + ref) < o.minIndelFraction) continue;
-    const site = callSite(
-      sup.map((x) => indelLogLiks(x.alt, x.ref)),
-      2,
-      o.indelTheta,
-    );
-    if (!site.calls.some((c) => c.gt[1] > 0) || site.qual < o.minQual) continue;
-    if (site.qual >= o.lowQual) indelSpans.push([ev.anchor, ev.anchor + ev.ref.length, Math.abs(ev.ref.length - ev.alt.length)]);
-    if (ev.anchor < start || ev.anchor >= end) continue; // another region emits it
-    const depth = alt + ref;
-    const mq = depth ? Math.round(Math.sqrt(sup.reduce((s, x) => s + x.mq2, 0) / depth)) : 0;
-    const dp4 = [0, 0, 0, 0];
-    for (const x of sup) {
-      dp4[0] += x.refFwd;
-      dp4[1] += x.ref - x.refFwd;
-      dp4[2] += x.altFwd;
-      dp4[3] += x.alt - x.altFwd;
-    }
-    const fs = fisherStrand(dp4[0], dp4[1], dp4[2], dp4[3]);
-    const samples = sup.map((x, s) => {
-      const c = site.calls[s];
-      return `${gtString(c.gt)}:${c.gq}:${x.alt + x.ref}:${x.ref},${x.alt}:${c.pl.join(',')}`;
+  // ---- indels (realigned against their haplotypes: indels.ts)
+  for (const site of indelCalls.sites) {
+    if (site.anchor < start - INDEL_MARGIN || site.anchor >= end + INDEL_MARGIN) continue;
+    if (site.qual >= o.lowQual) indelSpans.push([site.anchor, site.anchor + site.ref.length, site.maxLen]);
+    if (site.anchor < start || site.anchor >= end) continue; // another region emits it
+    const depth = site.dp4[0] + site.dp4[1] + site.dp4[2] + site.dp4[3];
+    const mq = depth ? Math.round(Math.sqrt(site.mq2 / depth)) : 0;
+    const fs = fisherStrand(site.dp4[0], site.dp4[1], site.dp4[2], site.dp4[3]);
+    const samples = site.ad.map((ad, s) => {
+      const c = site.call.calls[s];
+      return `${gtString(c.gt)}:${c.gq}:${ad.reduce((t, v) => t + v, 0)}:${ad.join(',')}:${c.pl.join(',')}`;
     });
     out.push({
-      pos: ev.anchor,
+      pos: site.anchor,
       order: 1,
-      line: `${chrom}\t${ev.anchor + 1}\t.\t${ev.ref}\t${ev.alt}\t${fmtQual(site.qual)}\t${filterOf(site.qual, depth, fs, o)}\tINDEL;DP=${depth};DP4=${dp4.join(',')};FS=${fmtQual(fs)};MQ=${mq}\tGT:GQ:DP:AD:PL\t${samples.join('\t')}`,
+      line: `${chrom}\t${site.anchor + 1}\t.\t${site.ref}\t${site.alts.join(',')}\t${fmtQual(site.qual)}\t${filterOf(site.qual, depth, fs, o)}\tINDEL;DP=${depth};DP4=${site.dp4.join(',')};FS=${fmtQual(fs)};MQ=${mq}\tGT:GQ:DP:AD:PL\t${samples.join('\t')}`,
     });
     indels++;
   }
@@ -241,12 +242,14 @@ export async function callRegion(task: CallRegionTask): Promise<CallRegionResult
   return { lines: out.map((x) => x.line), snvs, indels };
 }
 
-function callSnv(pileups: RegionPileup[], off: number, alleles: number[], theta: number): SiteCall {
-  return callSite(
-    pileups.map((pu) => snvLogLiks(pu.s1, pu.s2, pu.s3, off, alleles)),
-    alleles.length,
+/** The kernel request of an SNV site: each sample's S1, S2, S3 at pileup slot `off`. */
+function snvRequest(pileups: RegionPileup[], off: number, alleles: number[], theta: number): GenotypeRequest {
+  return {
+    kind: 'snv',
+    alleles,
     theta,
-  );
+    samples: pileups.map((pu) => [...pu.s1.subarray(off, off + 4), ...pu.s2.subarray(off, off + 4), ...pu.s3.subarray(off, off + 4)]),
+  };
 }
 
 function filterOf(qual: number, depth: number, fs: number, o: { lowQual: number; minDepth: number; maxStrandBias: number }): string {

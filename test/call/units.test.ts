@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { callSite, fisherStrand, genotypePairs, gtIndex, indelLogLiks, snvLogLiks } from '../../src/call/genotype.js';
+import { callRequest, callSite, fisherStrand, genotypeBatch, genotypePairs, gtIndex, readLogLiks, snvLogLiks } from '../../src/call/genotype.js';
+import type { GenotypeRequest } from '../../src/call/kernel.js';
 import { END_WINDOW, maskFor, normaliseIndel, reg2bins } from '../../src/call/pileup.js';
 import { parseBed, planRegions } from '../../src/call/regions.js';
 import { reg2bin } from '../../src/formats/bam.js';
@@ -122,14 +123,65 @@ describe('genotype likelihoods', () => {
     snvLogLiks(s1, s2, s3, 0, [0, 2]).forEach((v, i) => expect(v).toBeCloseTo(direct[i], 4));
   });
 
-  it('scores indels by supporting reads', () => {
-    const het = callSite([indelLogLiks(8, 9)], 2, 1e-4);
+  it('scores indels from reads: ½ P(read | a) + ½ P(read | b), each read floored at its best minus its cap', () => {
+    // reads with log10 P(read | ref), P(read | alt): 8 for the alternate, 9 for the reference
+    const alt = [-6, -1];
+    const ref = [-1, -6];
+    const reads = (nAlt: number, nRef: number) => [...Array(nAlt).fill(alt), ...Array(nRef).fill(ref)];
+    const caps = (n: number, c = 6) => Array(n).fill(c);
+    const het = callSite([readLogLiks(reads(8, 9), caps(17), 2)], 2, 1e-4);
     expect(het.calls[0].gt).toEqual([0, 1]);
-    expect(callSite([indelLogLiks(15, 0)], 2, 1e-4).calls[0].gt).toEqual([1, 1]);
-    expect(callSite([indelLogLiks(1, 30)], 2, 1e-4).calls[0].gt).toEqual([0, 0]);
+    expect(callSite([readLogLiks(reads(15, 0), caps(15), 2)], 2, 1e-4).calls[0].gt).toEqual([1, 1]);
+    expect(callSite([readLogLiks(reads(1, 30), caps(31), 2)], 2, 1e-4).calls[0].gt).toEqual([0, 0]);
+    // one read: hom-ref, het, hom-alt likelihoods by hand
+    const one = readLogLiks([alt], [6], 2);
+    expect(one[0]).toBeCloseTo(-6, 9);
+    expect(one[1]).toBeCloseTo(Math.log10(0.5 * 1e-6 + 0.5 * 1e-1), 9);
+    expect(one[2]).toBeCloseTo(-1, 9);
+    // a cap of 2 (MAPQ 20) limits how much one read can say
+    expect(readLogLiks([alt], [2], 2)[0]).toBeCloseTo(-3, 9);
     // two samples: QUAL accumulates, genotypes are per sample
-    const two = callSite([indelLogLiks(8, 9), indelLogLiks(0, 20)], 2, 1e-4);
+    const two = callSite([readLogLiks(reads(8, 9), caps(17), 2), readLogLiks(reads(0, 20), caps(20), 2)], 2, 1e-4);
     expect(two.calls.map((c) => c.gt)).toEqual([[0, 1], [0, 0]]);
+  });
+
+  it('the genotype kernel (gc_genotype) gives the numbers of genotype.ts, bit for bit', () => {
+    let x = 12345;
+    const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const reqs: GenotypeRequest[] = [];
+    for (let i = 0; i < 300; i++) {
+      const nS = 2;
+      if (i % 2 === 0) {
+        const alleles = [0, 1, 2, 3].sort(() => rnd() - 0.5).slice(0, 2 + (i % 3 === 0 ? 1 : 0));
+        const samples = Array.from({ length: nS }, () => {
+          const counts = [0, 1, 2, 3].map(() => Math.floor(rnd() * 20));
+          const e = 10 ** (-(10 + rnd() * 30) / 10);
+          const v = new Float32Array(12);
+          counts.forEach((c, b) => {
+            v[b] = c * Math.log10(1 - e);
+            v[4 + b] = c * Math.log10(e / 3);
+            v[8 + b] = c * Math.log10((1 - e + e / 3) / 2);
+          });
+          return v;
+        });
+        reqs.push({ kind: 'snv', alleles, theta: 1e-3, samples });
+      } else {
+        const n = 2 + (i % 3 === 1 ? 1 : 0);
+        const samples = Array.from({ length: nS }, () => {
+          const r = Math.floor(rnd() * 30);
+          return {
+            liks: Array.from({ length: r }, () => Array.from({ length: n }, () => -rnd() * 12)),
+            caps: Array.from({ length: r }, () => Math.floor(rnd() * 61) / 10),
+          };
+        });
+        reqs.push({ kind: 'reads', nAlleles: n, theta: 1e-4, samples });
+      }
+    }
+    const wasm = genotypeBatch(reqs, 2, 'wasm');
+    const js = genotypeBatch(reqs, 2, 'js');
+    expect(wasm).toEqual(js);
+    expect(js).toEqual(reqs.map(callRequest));
+    expect(new Set(js.flatMap((c) => c.calls.map((k) => k.gt.join('/')))).size).toBeGreaterThan(3);
   });
 });
 
