@@ -95,6 +95,10 @@ export const alignParamsSchema = z
       .boolean()
       .optional()
       .meta({ description: 'Mark the shorter part of a chimeric read secondary instead of supplementary (as bwa mem -M).' }),
+    all_hits: z
+      .boolean()
+      .optional()
+      .meta({ description: 'Also write the other alignments of a read over the same part of it as secondary records (MAPQ 0, as bwa mem -a).' }),
   })
   .meta({ description: 'Aligner parameters.' });
 export type AlignParams = z.output<typeof alignParamsSchema>;

@@ -64,6 +64,7 @@ export function alignParamsFromManifest(p: ManifestAlignParams | undefined): { a
   if (p.min_score !== undefined) align.minScore = p.min_score;
   if (p.insert_size_mean !== undefined) align.isizeMean = p.insert_size_mean;
   if (p.insert_size_sd !== undefined) align.isizeSd = p.insert_size_sd;
+  if (p.all_hits) align.allHits = 1;
   let seedLength: number | undefined;
   if (p.seed_length !== undefined && p.seed_length !== DEFAULT_INDEX_PARAMS.k) {
     // Seeds are minimizers of length k; the index stores k-mers of up to 31 bases, and odd k

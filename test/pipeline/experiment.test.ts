@@ -40,7 +40,7 @@ describe('experiment manifests: other parameters over lake data, outputs under e
         reference: 'sim-demo',
         stages: {
           shard: { reads_per_shard: 1000 },
-          align: { params: { seed_length: 21, band_width: 24, min_score: 40, split_as_secondary: true } },
+          align: { params: { seed_length: 21, band_width: 24, min_score: 40, split_as_secondary: true, all_hits: true } },
           call: { engine: 'default', params: { min_base_quality: 20, min_depth: 2, ploidy: 2 } },
         },
         ...over,
@@ -93,7 +93,14 @@ describe('experiment manifests: other parameters over lake data, outputs under e
       expect(pg).toMatch(/ band=24 /);
       expect(pg).toMatch(/ minScore=40 /);
       expect(pg).toMatch(/ splitAsSecondary=1/);
+      expect(pg).toMatch(/ allHits=1/);
       expect(align!.mapped / align!.reads).toBeGreaterThan(0.97);
+      // all_hits: reads of the repeats get secondary records (MAPQ 0, as bwa mem -a), counted as flagstat counts them
+      const secondaries = execFileSync('samtools', ['view', '-f', '0x100', bam]).toString().trim().split('\n').filter(Boolean);
+      expect(secondaries.length).toBeGreaterThan(0);
+      expect(new Set(secondaries.map((l) => l.split('\t')[4]))).toEqual(new Set(['0']));
+      const flagstat = execFileSync('samtools', ['flagstat', bam]).toString();
+      expect(flagstat).toContain(`${secondaries.length} + 0 secondary`);
       // The caller's header records the options it ran with.
       const header = execFileSync('bcftools', ['view', '-h', lake.localPath(call!.vcf)!]).toString();
       expect(header).toContain('##contig=');
@@ -144,7 +151,7 @@ describe('experiment manifests: other parameters over lake data, outputs under e
       reference: 'sim-demo',
       stages: {
         shard: { reads_per_shard: 1000 },
-        align: { params: { seed_length: 21, band_width: 24, min_score: 40, split_as_secondary: true } },
+        align: { params: { seed_length: 21, band_width: 24, min_score: 40, split_as_secondary: true, all_hits: true } },
         call: { engine: 'default', params: { min_base_quality: 20, min_depth: 2, ploidy: 2 } },
       },
     };
