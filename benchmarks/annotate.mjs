@@ -1,12 +1,15 @@
 // Benchmark: genolake annotate (1 and 2 threads) vs Debian `bcftools csq` on the same VCF and GFF3,
 // in the same run. Run `npx tsc` first (uses dist/).
 //
-//   node benchmarks/annotate.mjs [--genome-length 80000000] [--genes 5000] [--rate 0.02] [--reps 2] [--keep]
+//   node benchmarks/annotate.mjs [--genome-length 80000000] [--genes 5000] [--rate 0.02] [--reps 2] [--keep] [--level N] [--cold]
 //       the issue's figure: a simulator genome (src/sim: Ensembl-style genes with UTRs, splice
 //       sites and two-isoform genes) and its truth variants at a high rate (one phased sample),
 //       ≥ 1M records; genolake with 1 and 2 threads, with INFO/CSQ (the default) and without
-//       (--no-vep: BCSQ only, what bcftools csq writes); writes benchmarks/results/annotate.json.
+//       (--no-vep: BCSQ only, what bcftools csq writes); writes benchmarks/results/annotate.json
+//       (annotate-cold.json with --cold).
 //       --keep leaves the data in benchmarks/data/annotate/ (and reuses it when present).
+//       Every run records wall and CPU seconds (genolake: this process, all threads; bcftools:
+//       the child, from bash's `times`); output BGZF at genolake's default level.
 //   node benchmarks/annotate.mjs --small [nVariants=100000]
 //       the earlier synthetic mode (4 Mb random genome, 499 six-exon genes, sites-only VCF);
 //       writes benchmarks/results/annotate-small.json.
@@ -15,7 +18,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { annotateVcf } from '../dist/src/annotate/annotate.js';
+import { ANNOTATE_BGZF_LEVEL, annotateVcf } from '../dist/src/annotate/annotate.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -25,13 +28,34 @@ const arg = (name, dflt) => {
   return i >= 0 && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[i + 1] : dflt;
 };
 const vep = !process.env.NOVEP;
+/**
+ * --cold: each genolake run is the CLI in a process of its own, as bcftools is (JIT warm-up,
+ * module loading and the gene model read included every time); by default the runs share
+ * this process, so later ones find compiled code.
+ */
+const cold = flag('cold');
+/** BGZF level of genolake's output (--level; default: genolake's own default). */
+const level = arg('level', undefined) === undefined ? undefined : Number(arg('level', undefined));
 const load = () => loadavg().map((x) => +x.toFixed(2));
 
-/** Wall seconds of an async function. */
+/** Wall seconds of an async function, and CPU seconds of this process (all its threads) meanwhile. */
 async function timed(f) {
   const t = process.hrtime.bigint();
+  const c = process.cpuUsage();
   const value = await f();
-  return { value, seconds: Number(process.hrtime.bigint() - t) / 1e9 };
+  const u = process.cpuUsage(c);
+  return { value, seconds: Number(process.hrtime.bigint() - t) / 1e9, cpu: (u.user + u.system) / 1e6 };
+}
+
+/** Runs a command through bash and returns the CPU seconds (user + sys) of its children, from bash's `times`. */
+function childCpu(cmd, args) {
+  const quoted = [cmd, ...args].map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(' ');
+  const r = spawnSync('bash', ['-c', `${quoted} >/dev/null 2>&1 || exit 1; times`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} failed`);
+  const lines = r.stdout.trim().split('\n');
+  const secs = (t) => { const m = /(\d+)m([\d.]+)s/.exec(t); return m ? Number(m[1]) * 60 + Number(m[2]) : NaN; };
+  const [user, sys] = lines[lines.length - 1].trim().split(/\s+/);
+  return secs(user) + secs(sys);
 }
 
 /** The earlier synthetic data: random 4 Mb genome, a gene every 8 kb, sites-only VCF. */
@@ -134,37 +158,53 @@ try {
   const reps = Math.max(1, Number(arg('reps', small ? 1 : 2)));
   const best = async (label, f) => {
     const times = [];
+    const cpus = [];
     const loads = [];
     let value;
     for (let r = 0; r < reps; r++) {
       const before = load();
       const t = await timed(f);
       value = t.value;
+      const cpu = t.value?.cpu ?? t.cpu;
       times.push(+t.seconds.toFixed(2));
+      cpus.push(+cpu.toFixed(2));
       loads.push({ before, after: load() });
-      console.error(`${label}: ${t.seconds.toFixed(2)} s (load ${before[0]})`);
+      console.error(`${label}: ${t.seconds.toFixed(2)} s, ${cpu.toFixed(2)} CPU s (load ${before[0]})`);
     }
     const seconds = Math.min(...times);
-    return { value, seconds, times, records_per_s: Math.round(data.records / seconds), load: loads };
+    const cpu = Math.min(...cpus);
+    return {
+      value, seconds, times, records_per_s: Math.round(data.records / seconds), load: loads,
+      cpu_seconds: cpus, cpu_s_per_1M_records: +((cpu / data.records) * 1e6).toFixed(2),
+    };
   };
   const runs = {};
   const variants = small ? [[1, vep]] : [[1, true], [2, true], [1, false], [2, false]];
   for (const [threads, withVep] of variants) {
     const name = `genolake_t${threads}${withVep ? '' : '_bcsq_only'}`;
     const out = join(dir, `ours.t${threads}${withVep ? '' : '.novep'}.vcf.gz`);
-    const r = await best(`genolake --threads ${threads}${withVep ? '' : ' --no-vep'}`, () => annotateVcf({ reference: data.fasta, gff: data.gff3, vcf: data.vcf, out, vep: withVep, threads }));
-    runs[name] = { threads, vep_csq_field: withVep, seconds: +r.seconds.toFixed(2), times: r.times, records_per_s: r.records_per_s, annotated: r.value.annotated, load: r.load };
+    const r = cold
+      ? await best(`genolake annotate --threads ${threads}${withVep ? '' : ' --no-vep'} (own process)`, async () => {
+          const args = [join(here, '..', 'bin', 'genolake.js'), 'annotate', '--reference', data.fasta, '--gff', data.gff3, '--vcf', data.vcf, '--out', out, '--threads', String(threads)];
+          if (!withVep) args.push('--no-vep');
+          if (level !== undefined) args.push('--level', String(level));
+          return { cpu: childCpu(process.execPath, args), annotated: null };
+        })
+      : await best(`genolake --threads ${threads}${withVep ? '' : ' --no-vep'}`, () => annotateVcf({ reference: data.fasta, gff: data.gff3, vcf: data.vcf, out, vep: withVep, threads, ...(level !== undefined ? { level } : {}) }));
+    runs[name] = { threads, vep_csq_field: withVep, seconds: +r.seconds.toFixed(2), times: r.times, records_per_s: r.records_per_s, cpu_seconds: r.cpu_seconds, cpu_s_per_1M_records: r.cpu_s_per_1M_records, annotated: r.value.annotated, load: r.load };
   }
   if (!small) {
     // the parallel output must be the single-thread output, byte for byte
     runs.genolake_t2.identical_to_t1 = spawnSync('cmp', ['-s', join(dir, 'ours.t1.vcf.gz'), join(dir, 'ours.t2.vcf.gz')]).status === 0;
     runs.genolake_t2_bcsq_only.identical_to_t1 = spawnSync('cmp', ['-s', join(dir, 'ours.t1.novep.vcf.gz'), join(dir, 'ours.t2.novep.vcf.gz')]).status === 0;
   }
-  const b = await best('bcftools csq', async () => execFileSync('bcftools', ['csq', '-f', data.fasta, '-g', data.gff3, '--threads', '1', '-Oz', '-o', join(dir, 'theirs.vcf.gz'), data.vcf], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 28 }));
-  const bcftools = { command: 'bcftools csq -f ref.fa -g genes.gff3 --threads 1 -Oz', seconds: +b.seconds.toFixed(2), times: b.times, records_per_s: b.records_per_s, load: b.load };
+  const b = await best('bcftools csq', async () => ({ cpu: childCpu('bcftools', ['csq', '-f', data.fasta, '-g', data.gff3, '--threads', '1', '-Oz', '-o', join(dir, 'theirs.vcf.gz'), data.vcf]) }));
+  const bcftools = { command: 'bcftools csq -f ref.fa -g genes.gff3 --threads 1 -Oz', seconds: +b.seconds.toFixed(2), times: b.times, records_per_s: b.records_per_s, cpu_seconds: b.cpu_seconds, cpu_s_per_1M_records: b.cpu_s_per_1M_records, load: b.load };
   const res = {
     date: new Date().toISOString(),
     machine: { cores: availableParallelism() },
+    genolake_bgzf_level: level ?? ANNOTATE_BGZF_LEVEL,
+    genolake_process: cold ? 'own process per run (CLI)' : 'this process (runs share compiled code)',
     data: {
       source: small ? 'synthetic random genome (--small)' : 'genolake simulator (buildReference + simulateVariants, one phased sample)',
       records: data.records, transcripts: data.transcripts, genome_length: data.genomeLength,
@@ -175,9 +215,11 @@ try {
   };
   // throughput relative to bcftools csq (goal ≥ 1 with 2 threads); bcsq_only writes what bcftools writes
   res.ratio_vs_bcftools = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, +(v.records_per_s / bcftools.records_per_s).toFixed(3)]));
+  // CPU per record relative to bcftools csq (lower is better): what a busy machine sees
+  res.cpu_ratio_vs_bcftools = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, +(v.cpu_s_per_1M_records / bcftools.cpu_s_per_1M_records).toFixed(3)]));
   console.log(JSON.stringify(res, null, 2));
   mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results', small ? 'annotate-small.json' : 'annotate.json'), JSON.stringify(res, null, 2) + '\n');
+  writeFileSync(join(here, 'results', small ? 'annotate-small.json' : cold ? 'annotate-cold.json' : 'annotate.json'), JSON.stringify(res, null, 2) + '\n');
 } finally {
   if (small || !flag('keep')) rmSync(dir, { recursive: true, force: true });
 }

@@ -36,7 +36,7 @@ export default async function annotate(task: AnnotateTask): Promise<AnnotateTask
   }
   const res = await (await p).runTask(task);
   if (res.known) res.thread = threadId;
-  // a view is cloned with its whole backing store: send just the bytes
-  res.bytes = res.bytes.slice();
+  // a view is cloned with its whole backing store: send just the bytes (Buffer's own slice() would be a view)
+  res.bytes = Uint8Array.prototype.slice.call(res.bytes);
   return res;
 }

@@ -9,8 +9,10 @@
  * workers (workers/annotate.ts: each thread takes the gene model once, from shared memory,
  * and opens the reference once), at most a few tasks per thread in flight, and results
  * are written in input order. The same tasks run in this thread with one thread, so the
- * output is the same bytes whatever the thread count (or task size). Memory: the gene
- * model plus the tasks in flight, whatever the size of the VCF.
+ * output is the same bytes whatever the thread count (or task size): a BGZF output is cut
+ * into blocks by its text alone (chunk.ts: `endsSegment`), tasks compress the segments they
+ * hold whole and this thread only the segments that span tasks. Memory: the gene model plus
+ * the tasks in flight, whatever the size of the VCF.
  *
  * This thread reads the VCF as bytes and looks only at CHROM, POS and the REF length
  * (order checks and chunk cuts); records are parsed and checked in the tasks. An error
@@ -21,9 +23,11 @@ import { once } from 'node:events';
 import { createWriteStream, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createPool, type TaskPool } from '../engine/pool.js';
-import { BgzfWriter, fileSink } from '../formats/bgzf.js';
+import { open } from 'node:fs/promises';
+import { BGZF_EOF, BGZF_MAX_BLOCK_DATA, bgzfBlockSync } from '../formats/bgzf.js';
 import { GenolakeError, InputError } from '../util/errors.js';
-import { type AnnotateTask, type AnnotateTaskResult, ChunkAnnotator, type AnnotatorSpec, shareModel } from './chunk.js';
+import type { BgzfBlocksTask } from '../../workers/bgzf-blocks.js';
+import { type AnnotateTask, type AnnotateTaskResult, ChunkAnnotator, type AnnotatorSpec, SEGMENT_CAP, segmentPieces, shareModel } from './chunk.js';
 import { IndexedFasta } from './fasta.js';
 import { type GeneModel, loadGeneModel } from './genemodel.js';
 import { KnownMatcher, type KnownDbSpec, type KnownDbStats } from './known.js';
@@ -50,7 +54,16 @@ export interface AnnotateOptions {
   pool?: TaskPool;
   /** Records per task (a task closes at the first chunk boundary past it); default 32768. The output does not depend on it. */
   taskRecords?: number;
+  /** zlib level (0–9) of a BGZF output (`.gz`); default `ANNOTATE_BGZF_LEVEL`. */
+  level?: number;
 }
+
+/**
+ * Default BGZF level of the annotated VCF. Compression is a large share of the work (the
+ * output is 2.5 times the input with INFO/CSQ): on the benchmark's output zlib's level 6
+ * took 1.3 times the CPU of level 5 for a file 4% smaller.
+ */
+export const ANNOTATE_BGZF_LEVEL = 5;
 
 export interface AnnotateStats {
   records: number;
@@ -84,8 +97,8 @@ interface TaskDraft {
   firstLine: number;
 }
 
-function newDraft(firstRecord: number, firstLine: number, capacity: number): TaskDraft {
-  return { buf: Buffer.allocUnsafe(capacity), len: 0, src: null, srcBeg: 0, srcEnd: 0, chunks: [], records: 0, firstRecord, firstLine };
+function newDraft(firstRecord: number, firstLine: number, capacity: number, buf?: Buffer | null): TaskDraft {
+  return { buf: buf ?? Buffer.allocUnsafe(capacity), len: 0, src: null, srcBeg: 0, srcEnd: 0, chunks: [], records: 0, firstRecord, firstLine };
 }
 
 /** Appends line [s, e) of `b` (lines are joined with '\n'; the task splits on it). Lines that follow each other in `b` are copied at once. */
@@ -126,10 +139,23 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
     vep: opts.vep !== false,
     ...(opts.known?.length ? { known: opts.known } : {}),
   };
+  const level = opts.level ?? ANNOTATE_BGZF_LEVEL;
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new InputError('bad_usage', `compression level must be an integer from 0 to 9, not ${level}`);
+  const bgzfOut = /\.(gz|bgz)$/i.test(opts.out);
   const threads = opts.pool ? opts.pool.threads : Math.max(1, Math.floor(opts.threads ?? 1));
   const usePool = threads > 1;
+  // With a pool of our own this thread is one of the `threads`: it reads and writes, and
+  // annotates a task itself whenever the workers have enough queued (one JS heap and
+  // compiler fewer than `threads` workers beside an idle reader).
+  const selfToo = usePool && !opts.pool;
+  // Two threads of our own and a BGZF output: this thread annotates every task and the other
+  // compresses. Each JS thread that annotates pays for compiling the annotator and for its
+  // heap (more than a second of CPU), which two threads sharing the records do not win back
+  // on two cores; compression needs neither.
+  const compressAside = selfToo && threads === 2 && bgzfOut;
   // a pool of our own starts its threads while the gene model is read
-  const pool: TaskPool | null = usePool ? (opts.pool ?? createPool({ threads })) : null;
+  const pool: TaskPool | null = usePool && !compressAside ? (opts.pool ?? createPool({ threads: threads - 1 })) : null;
+  const zpool: TaskPool | null = compressAside ? createPool({ threads: 1 }) : null;
   const ownPool = pool !== null && pool !== opts.pool;
   let model: GeneModel;
   let fa: IndexedFasta;
@@ -138,6 +164,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
     fa = await IndexedFasta.open(opts.reference);
   } catch (e) {
     if (ownPool) await pool.close();
+    await zpool?.close();
     throw e;
   }
   // --- known-variant databases (src/annotate/known.ts): opened here first, so a bad database fails before any work ---
@@ -146,10 +173,11 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
   const run = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   try {
     known = opts.known?.length ? await KnownMatcher.open({ databases: opts.known, reference: opts.reference }, { fasta: fa }) : null;
-    if (!pool) inThread = await ChunkAnnotator.open(spec, model, { fasta: fa, known: known ? { run, matcher: known } : undefined });
+    if (!pool || selfToo) inThread = await ChunkAnnotator.open(spec, model, { fasta: fa, known: known ? { run, matcher: known } : undefined });
   } catch (e) {
     fa.close();
     if (ownPool) await pool!.close();
+    await zpool?.close();
     throw e;
   }
   // workers take the gene model from shared memory (parsing the GFF again in each would cost more than the reading)
@@ -158,39 +186,61 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
   const tmp = join(dirname(opts.out), `.tmp-${process.pid}-${Date.now()}-${basename(opts.out)}`);
   let writer: TextWriter;
   try {
-    writer = await openWriter(tmp, /\.(gz|bgz)$/i.test(opts.out));
+    writer = await openWriter(tmp, bgzfOut, level, zpool);
   } catch (e) {
     inThread?.close();
     known?.close();
     fa.close();
     if (ownPool) await pool!.close();
+    await zpool?.close();
     throw e;
   }
   const stats: AnnotateStats = { records: 0, annotated: 0 };
   /** Latest cumulative known-db statistics per worker thread. */
   const knownByThread = new Map<number, KnownDbStats[]>();
-  const chromOrder: string[] = [];
 
   const pending: Array<Promise<AnnotateTaskResult>> = [];
   const maxInFlight = threads * IN_FLIGHT_PER_THREAD;
+  /** Tasks at the workers; with this thread annotating too, few are queued there (the last of them would make this thread wait at the end). */
+  let poolInFlight = 0;
+  const maxPoolInFlight = selfToo ? 2 * (threads - 1) : Infinity;
   const taskRecords = Math.max(1, Math.floor(opts.taskRecords ?? TASK_RECORDS));
   const collect = async (res: AnnotateTaskResult) => {
     stats.annotated += res.annotated;
-    if (res.known && res.thread !== undefined) knownByThread.set(res.thread, res.known);
-    await writer.write(res.bytes);
+    // (statistics of tasks annotated in this thread: under -1)
+    if (res.known) knownByThread.set(res.thread ?? -1, res.known);
+    await writer.task(res);
   };
   const submit = async (d: TaskDraft) => {
     settle(d);
+    /** Annotated in this thread (no pool, or this thread's turn: the workers have enough queued). */
+    const here = !pool || poolInFlight >= maxPoolInFlight;
     const task: AnnotateTask = {
-      // an exact copy: a view would carry its whole backing store to the worker
-      spec, run, file: opts.vcf, data: pool ? d.buf.subarray(0, d.len).slice() : d.buf.subarray(0, d.len), chunks: d.chunks, firstRecord: d.firstRecord, firstLine: d.firstLine, model: sharedGenes, modelKey,
+      // for a worker an exact copy (Buffer's own slice() is a view, which would carry its whole backing store, and the draft's buffer is reused)
+      spec, run, file: opts.vcf, data: here ? d.buf.subarray(0, d.len) : Buffer.from(d.buf.subarray(0, d.len)), chunks: d.chunks, firstRecord: d.firstRecord, firstLine: d.firstLine, model: sharedGenes, modelKey,
+      ...(compressAside ? { cuts: true } : bgzfOut ? { bgzfLevel: level } : {}),
     };
     if (!pool) {
       await collect(await inThread!.runTask(task));
+      cut.spare = d.buf;
       return;
     }
-    const p = pool.run<AnnotateTask, AnnotateTaskResult>(ANNOTATE_WORKER, task);
-    p.then(() => settled.add(p), () => settled.add(p)); // awaited in order below; an early failure must not go unhandled meanwhile
+    let p: Promise<AnnotateTaskResult>;
+    if (here) {
+      // a failure waits in order, like a worker's
+      p = inThread!.runTask(task);
+      p.then(() => settled.add(p), () => settled.add(p));
+      await p.catch(() => undefined);
+    } else {
+      poolInFlight++;
+      p = pool.run<AnnotateTask, AnnotateTaskResult>(ANNOTATE_WORKER, task);
+      const done = () => {
+        poolInFlight--;
+        settled.add(p);
+      };
+      p.then(done, done); // awaited in order below; an early failure must not go unhandled meanwhile
+    }
+    cut.spare = d.buf;
     pending.push(p);
     while (pending.length >= maxInFlight) await collect(await pending.shift()!);
     // let the event loop run: a worker that finished gets its next queued task only from there
@@ -201,43 +251,23 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
     while (pending.length) await collect(await pending.shift()!);
   };
 
-  let draft: TaskDraft | null = null;
-  let chunkRecords = 0;
-  let chunkChrom = '';
-  let chunkReach = -1;
-  let lastChrom = '';
-  let lastChromBytes = Buffer.alloc(0);
-  let lastPos = -1;
-  const seenChroms = new Set<string>();
-  let lineNo = 0;
-  let recNo = 0;
+  const cut = new Cutter(model, taskRecords, opts.vcf);
   let headerDone = false;
 
-  /** Ends the chunk being filled; a promise only when that sends a task (lines are read without a promise each). */
-  const closeChunk = (): Promise<void> | undefined => {
-    if (!chunkRecords) return undefined;
-    draft!.chunks.push(chunkRecords);
-    chunkRecords = 0;
-    if (draft!.records >= taskRecords || draft!.len + draft!.srcEnd - draft!.srcBeg >= TASK_BYTES) {
-      const d = draft!;
-      draft = null;
-      return submit(d);
-    }
-    return undefined;
-  };
   const flushAll = async () => {
-    await closeChunk();
-    if (draft?.records) await submit(draft);
-    draft = null;
+    if (cut.closeChunk()) await submit(cut.ready!);
+    cut.ready = null;
+    if (cut.draft?.records) await submit(cut.draft);
+    cut.draft = null;
     await drain();
   };
   /**
-   * An error seen by this thread at record `recNo`: what came before is annotated first (an
+   * An error seen by this thread at record `cut.recNo`: what came before is annotated first (an
    * earlier record's error, or this record's own parse error, wins, as in a one-pass run).
    */
   const failAt = async (b: Buffer, s: number, e: number, err: GenolakeError): Promise<never> => {
     await flushAll();
-    const one = newDraft(recNo, lineNo, e - s + 1);
+    const one = newDraft(cut.recNo, cut.lineNo, e - s + 1);
     appendLine(one, b, s, e);
     one.records = 1;
     one.chunks.push(1);
@@ -261,91 +291,50 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
       headerDone = true;
       return;
     }
-    throw new InputError('bad_vcf', 'missing #CHROM header line', { file: opts.vcf, line: lineNo });
+    throw new InputError('bad_vcf', 'missing #CHROM header line', { file: opts.vcf, line: cut.lineNo });
   };
 
-  /** One line, bytes [s, e) of `b` (no line end); a promise only when there is something to wait for. */
-  const onLine = (b: Buffer, s: number, e: number): Promise<void> | undefined => {
-    lineNo++;
-    if (!headerDone) return onHeader(b.toString('latin1', s, e));
-    if (s === e) {
-      // blank lines are skipped but counted (the task numbers lines)
-      if (draft) appendLine(draft, b, s, e);
-      return;
+  /** Whole lines of `b` from `s` on; returns where the unfinished last line starts. */
+  const lines = async (b: Buffer, s: number): Promise<number> => {
+    for (let nl = b.indexOf(10, s); !headerDone && nl >= 0; nl = b.indexOf(10, s)) {
+      cut.lineNo++;
+      await onHeader(b.toString('latin1', s, nl > s && b[nl - 1] === 13 ? nl - 1 : nl));
+      s = nl + 1;
     }
-    recNo++;
-    stats.records++;
-    // only what chunking needs, read from the bytes: CHROM, POS and the REF length (the task checks the rest)
-    let t0 = -1, t1 = -1, t2 = -1, t3 = -1;
-    for (let i = s, n = 0; i < e; i++) {
-      if (b[i] !== 9) continue;
-      if (n === 0) t0 = i;
-      else if (n === 1) t1 = i;
-      else if (n === 2) t2 = i;
-      else {
-        t3 = i;
-        break;
-      }
-      n++;
+    if (!headerDone) return s;
+    for (;;) {
+      s = cut.scan(b, s);
+      if (cut.failErr) await failAt(b, cut.failS, cut.failE, cut.failErr);
+      if (!cut.ready) return s;
+      const d = cut.ready;
+      cut.ready = null;
+      await submit(d);
     }
-    let pos1 = 0;
-    for (let i = t0 + 1; i < t1 && pos1 >= 0; i++) {
-      const d = b[i] - 48;
-      pos1 = d < 0 || d > 9 || i - t0 > 15 ? -1 : pos1 * 10 + d;
-    }
-    if (pos1 < 1 && t1 > t0) pos1 = Number(b.toString('latin1', t0 + 1, t1)); // other spellings of a number, as the task reads them
-    if (t3 < 0 || !Number.isInteger(pos1) || pos1 < 1) return failAt(b, s, e, new GenolakeError('ANNOTATE_INTERNAL', 'a malformed record was not refused by its task'));
-    let chrom = lastChrom;
-    let same = t0 - s === lastChromBytes.length;
-    for (let i = 0; same && i < lastChromBytes.length; i++) same = b[s + i] === lastChromBytes[i];
-    if (!same) {
-      chrom = b.toString('latin1', s, t0);
-      lastChromBytes = Buffer.from(b.subarray(s, t0));
-    }
-    const pos = pos1 - 1;
-    if (chrom === lastChrom && pos < lastPos) {
-      return failAt(b, s, e, new InputError('unsorted_vcf', `records are not sorted: POS ${pos + 1} after ${lastPos + 1}`, { file: opts.vcf, record: recNo, line: lineNo, field: 'POS' }));
-    }
-    if (chrom !== lastChrom) {
-      if (seenChroms.has(chrom)) return failAt(b, s, e, new InputError('unsorted_vcf', `records of ${chrom} are not contiguous`, { file: opts.vcf, record: recNo, line: lineNo, field: 'CHROM' }));
-      seenChroms.add(chrom);
-      chromOrder.push(chrom);
-    }
-    lastChrom = chrom;
-    lastPos = pos;
-    const sent = chunkRecords && (chrom !== chunkChrom || pos > chunkReach || chunkRecords >= CHUNK_MAX) ? closeChunk() : undefined;
-    if (!chunkRecords) {
-      chunkChrom = chrom;
-      chunkReach = -1;
-    }
-    if (!draft) draft = newDraft(recNo, lineNo, 1 << 18);
-    appendLine(draft, b, s, e);
-    draft.records++;
-    chunkRecords++;
-    const end = pos + (t3 - t2 - 1);
-    if (end > chunkReach) chunkReach = end;
-    const txReach = model.reach(chrom, pos, end);
-    if (txReach > chunkReach) chunkReach = txReach;
-    return sent;
   };
 
   try {
     let rest: Buffer | null = null;
+    // With workers, the last tenth of a plain VCF goes in smaller tasks, so that the threads
+    // finish together (the output does not depend on task sizes)
+    const plainSize = pool && !/\.(gz|bgz)$/i.test(opts.vcf) ? statSync(opts.vcf).size : 0;
+    let readBytes = 0;
     for await (const piece of byteBatches(opts.vcf)) {
-      const b: Buffer = rest ? Buffer.concat([rest, piece]) : piece;
-      let s = 0;
-      for (let nl = b.indexOf(10); nl >= 0; nl = b.indexOf(10, s)) {
-        const wait = onLine(b, s, nl > s && b[nl - 1] === 13 ? nl - 1 : nl);
-        if (wait) await wait;
-        s = nl + 1;
+      readBytes += piece.length;
+      if (plainSize && readBytes > 0.9 * plainSize && cut.taskBytes === TASK_BYTES) {
+        cut.taskRecords = Math.max(1, Math.ceil(taskRecords / 8));
+        cut.taskBytes = TASK_BYTES / 8;
       }
+      const b: Buffer = rest ? Buffer.concat([rest, piece]) : piece;
+      const s = await lines(b, 0);
       rest = s < b.length ? Buffer.from(b.subarray(s)) : null;
     }
-    if (rest) await onLine(rest, 0, rest[rest.length - 1] === 13 ? rest.length - 1 : rest.length);
+    // a last line without a line end
+    if (rest) await lines(Buffer.concat([rest, NEWLINE]), 0);
     if (!headerDone) throw new InputError('bad_vcf', 'missing #CHROM header line', { file: opts.vcf });
     await flushAll();
     await writer.close();
     renameSync(tmp, opts.out);
+    stats.records = cut.records;
   } catch (e) {
     await Promise.allSettled(pending);
     await writer.close().catch(() => undefined);
@@ -355,10 +344,159 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
     inThread?.close();
     known?.close();
     if (ownPool) await pool.close();
+    await zpool?.close();
     fa.close();
   }
-  if (known) stats.known = pool ? mergeKnownStats([...knownByThread.values()], chromOrder, known.stats()) : known.stats();
+  if (known) stats.known = pool ? mergeKnownStats([...knownByThread.values()], cut.chromOrder, known.stats()) : known.stats();
   return stats;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * This thread's per-record work, on the bytes: CHROM, POS and the REF length of each record
+ * (order checks, chunk cuts), and the lines gathered into task drafts. `scan` runs over many
+ * lines per call and stops at a line that completes a task (`ready`) or that this thread
+ * refuses (`failErr`); records are parsed and checked in the tasks.
+ */
+class Cutter {
+  draft: TaskDraft | null = null;
+  /** A task closes at the first chunk end past `taskRecords` records or this many bytes. */
+  taskBytes = TASK_BYTES;
+  /** The buffer of a task sent, for the next draft (tasks are copied or done when sent). */
+  spare: Buffer | null = null;
+  /** A task to send before scanning on. */
+  ready: TaskDraft | null = null;
+  /** The refused line [failS, failE) of the buffer last scanned, and why. */
+  failS = -1;
+  failE = -1;
+  failErr: GenolakeError | null = null;
+  chunkRecords = 0;
+  chunkChrom = '';
+  chunkReach = -1;
+  lastChrom = '';
+  lastChromBytes = Buffer.alloc(0);
+  lastPos = -1;
+  readonly seenChroms = new Set<string>();
+  readonly chromOrder: string[] = [];
+  lineNo = 0;
+  recNo = 0;
+  records = 0;
+  private reachChrom: string | null = null;
+  private reach: (beg: number, end: number) => number = () => -1;
+
+  constructor(
+    private readonly model: GeneModel,
+    public taskRecords: number,
+    private readonly file: string,
+  ) {}
+
+  /** Ends the chunk being filled; true when that completes the draft (then in `ready`). */
+  closeChunk(): boolean {
+    if (!this.chunkRecords) return false;
+    const d = this.draft!;
+    d.chunks.push(this.chunkRecords);
+    this.chunkRecords = 0;
+    if (d.records >= this.taskRecords || d.len + d.srcEnd - d.srcBeg >= this.taskBytes) {
+      this.draft = null;
+      this.ready = d;
+      return true;
+    }
+    return false;
+  }
+
+  private fail(s: number, e: number, err: GenolakeError): void {
+    this.failS = s;
+    this.failE = e;
+    this.failErr = err;
+  }
+
+  /** Whole lines of `b` from `s`; returns the start of the first line not taken. */
+  scan(b: Buffer, s: number): number {
+    for (let nl = b.indexOf(10, s); nl >= 0; nl = b.indexOf(10, s)) {
+      const e = nl > s && b[nl - 1] === 13 ? nl - 1 : nl;
+      const next = nl + 1;
+      this.lineNo++;
+      if (s === e) {
+        // blank lines are skipped but counted (the task numbers lines)
+        if (this.draft) appendLine(this.draft, b, s, e);
+        s = next;
+        continue;
+      }
+      this.recNo++;
+      this.records++;
+      // only what chunking needs: CHROM, POS and the REF length (the task checks the rest)
+      let t0 = -1, t1 = -1, t2 = -1, t3 = -1;
+      for (let i = s, n = 0; i < e; i++) {
+        if (b[i] !== 9) continue;
+        if (n === 0) t0 = i;
+        else if (n === 1) t1 = i;
+        else if (n === 2) t2 = i;
+        else {
+          t3 = i;
+          break;
+        }
+        n++;
+      }
+      let pos1 = 0;
+      for (let i = t0 + 1; i < t1 && pos1 >= 0; i++) {
+        const d = b[i] - 48;
+        pos1 = d < 0 || d > 9 || i - t0 > 15 ? -1 : pos1 * 10 + d;
+      }
+      if (pos1 < 1 && t1 > t0) pos1 = Number(b.toString('latin1', t0 + 1, t1)); // other spellings of a number, as the task reads them
+      if (t3 < 0 || !Number.isInteger(pos1) || pos1 < 1) {
+        this.fail(s, e, new GenolakeError('ANNOTATE_INTERNAL', 'a malformed record was not refused by its task'));
+        return next;
+      }
+      let chrom = this.lastChrom;
+      const cb = this.lastChromBytes;
+      let same = t0 - s === cb.length;
+      for (let i = 0; same && i < cb.length; i++) same = b[s + i] === cb[i];
+      if (!same) {
+        chrom = b.toString('latin1', s, t0);
+        this.lastChromBytes = Buffer.from(b.subarray(s, t0));
+      }
+      const pos = pos1 - 1;
+      if (chrom === this.lastChrom && pos < this.lastPos) {
+        this.fail(s, e, new InputError('unsorted_vcf', `records are not sorted: POS ${pos + 1} after ${this.lastPos + 1}`, { file: this.file, record: this.recNo, line: this.lineNo, field: 'POS' }));
+        return next;
+      }
+      if (chrom !== this.lastChrom) {
+        if (this.seenChroms.has(chrom)) {
+          this.fail(s, e, new InputError('unsorted_vcf', `records of ${chrom} are not contiguous`, { file: this.file, record: this.recNo, line: this.lineNo, field: 'CHROM' }));
+          return next;
+        }
+        this.seenChroms.add(chrom);
+        this.chromOrder.push(chrom);
+      }
+      this.lastChrom = chrom;
+      this.lastPos = pos;
+      if (this.chunkRecords && (chrom !== this.chunkChrom || pos > this.chunkReach || this.chunkRecords >= CHUNK_MAX)) this.closeChunk();
+      if (!this.chunkRecords) {
+        this.chunkChrom = chrom;
+        this.chunkReach = -1;
+      }
+      if (!this.draft) {
+        this.draft = newDraft(this.recNo, this.lineNo, TASK_BYTES + (1 << 16), this.spare);
+        this.spare = null;
+      }
+      const d = this.draft;
+      appendLine(d, b, s, e);
+      d.records++;
+      this.chunkRecords++;
+      const end = pos + (t3 - t2 - 1);
+      if (end > this.chunkReach) this.chunkReach = end;
+      if (this.reachChrom !== chrom) {
+        this.reachChrom = chrom;
+        this.reach = this.model.reacher(chrom);
+      }
+      const txReach = this.reach(pos, end);
+      if (txReach > this.chunkReach) this.chunkReach = txReach;
+      s = next;
+      if (this.ready) return s;
+    }
+    return s;
+  }
 }
 
 /** Settled promises of the pool's tasks (results are written as soon as they are next in order). */
@@ -399,36 +537,126 @@ function mergeKnownStats(perThread: KnownDbStats[][], chromOrder: string[], empt
 interface TextWriter {
   /** Text (latin1) or bytes. */
   write(s: string | Uint8Array): Promise<void>;
+  /** A task's output. */
+  task(res: AnnotateTaskResult): Promise<void>;
   close(): Promise<void>;
 }
 
-async function openWriter(path: string, bgzf: boolean): Promise<TextWriter> {
+/** The compression pool's worker entry (workers/bgzf-blocks.ts). */
+const BGZF_BLOCKS_WORKER = 'bgzf-blocks';
+
+/**
+ * `zpool`: compress there (blocks of a task at a time, written in order) instead of in this
+ * thread. Either way the blocks are those the text alone gives (chunk.ts: `endsSegment`).
+ */
+async function openWriter(path: string, bgzf: boolean, level: number, zpool: TaskPool | null = null): Promise<TextWriter> {
   if (bgzf) {
-    const w = new BgzfWriter(await fileSink(path));
-    // blocks are compressed (on libuv's threads) while the next text is produced; one drain at a time keeps them in order
-    let draining: Promise<void> | null = null;
-    let failed: unknown = null;
-    let sinceDrain = 0;
+    // tasks compress the BGZF segments they hold whole (chunk.ts: bgzfSegments), or return
+    // where their segments end; this thread cuts the rest (segments that span tasks, the
+    // header) into block contents, compresses them (or has `zpool` do it) and writes in order
+    const fh = await open(path, 'w');
+    let carry: Buffer[] = [];
+    let carryLen = 0;
+    /** The segment being gathered is longer than SEGMENT_CAP: its blocks are whole BGZF_MAX_BLOCK_DATA pieces, cut as they fill. */
+    let long = false;
+    /** Output in order: compressed blocks, or block contents still to compress. */
+    let out: Array<{ blocks: Uint8Array } | { piece: Uint8Array }> = [];
+    /** Compressions in flight at `zpool`, in output order. */
+    const jobs: Array<Promise<Uint8Array>> = [];
+    const text = (b: Uint8Array) => {
+      if (!b.length) return;
+      carry.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      carryLen += b.length;
+      if (carryLen > SEGMENT_CAP) long = true;
+      if (long && carryLen >= BGZF_MAX_BLOCK_DATA) {
+        const all = Buffer.concat(carry, carryLen);
+        let i = 0;
+        for (; i + BGZF_MAX_BLOCK_DATA <= all.length; i += BGZF_MAX_BLOCK_DATA) out.push({ piece: all.subarray(i, i + BGZF_MAX_BLOCK_DATA) });
+        carry = i < all.length ? [all.subarray(i)] : [];
+        carryLen = all.length - i;
+      }
+    };
+    const pieces = (seg: Uint8Array) => {
+      const v: Uint8Array[] = [];
+      segmentPieces(seg, v);
+      for (const piece of v) out.push({ piece });
+    };
+    const endSegment = () => {
+      if (carryLen) pieces(carry.length === 1 ? carry[0] : Buffer.concat(carry, carryLen));
+      carry = [];
+      carryLen = 0;
+      long = false;
+    };
+    const writeAll = async (data: Uint8Array) => {
+      let off = 0;
+      while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+    };
+    /** Writes what is ready; at most `keep` compressions stay in flight. */
+    const flush = async (keep: number) => {
+      const ready = out;
+      out = [];
+      if (zpool) {
+        // runs of block contents go to the pool as one task each; compressed blocks already made go as they are
+        let run: Uint8Array[] = [];
+        const send = () => {
+          if (!run.length) return;
+          const job = zpool.run<BgzfBlocksTask, Uint8Array>(BGZF_BLOCKS_WORKER, { data: Buffer.concat(run), sizes: run.map((x) => x.length), level });
+          job.catch(() => undefined); // awaited in order below
+          jobs.push(job);
+          run = [];
+        };
+        for (const x of ready) {
+          if ('piece' in x) run.push(x.piece);
+          else {
+            send();
+            jobs.push(Promise.resolve(x.blocks));
+          }
+        }
+        send();
+        while (jobs.length > keep) await writeAll(await jobs.shift()!);
+        return;
+      }
+      const blocks: Uint8Array[] = ready.map((x) => ('piece' in x ? bgzfBlockSync(x.piece, level) : x.blocks));
+      if (blocks.length) await writeAll(blocks.length === 1 ? blocks[0] : Buffer.concat(blocks));
+    };
+    let closed = false;
     return {
       async write(s) {
-        if (failed) throw failed;
-        w.write(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
-        sinceDrain += s.length;
-        if (!w.needsDrain) return;
-        if (draining && sinceDrain > 1 << 23) await draining;
-        if (failed) throw failed;
-        if (!draining) {
-          sinceDrain = 0;
-          draining = w.drain().then(
-            () => void (draining = null),
-            (e: unknown) => void ((failed = e), (draining = null)),
-          );
+        text(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
+        await flush(4);
+      },
+      async task(res) {
+        const b = res.bytes;
+        if (res.cuts) {
+          // the text and where its segments end
+          const cuts = res.cuts;
+          if (!cuts.length) text(b);
+          else {
+            text(b.subarray(0, cuts[0]));
+            endSegment();
+            for (let i = 0; i + 1 < cuts.length; i++) pieces(b.subarray(cuts[i], cuts[i + 1]));
+            text(b.subarray(cuts[cuts.length - 1]));
+          }
+        } else if (!res.cut) text(b);
+        else {
+          const h = res.head!, k = h + res.blocks!;
+          text(b.subarray(0, h));
+          endSegment();
+          out.push({ blocks: b.subarray(h, k) });
+          text(b.subarray(k));
         }
+        await flush(4);
       },
       async close() {
-        await draining;
-        if (failed) throw failed;
-        await w.close();
+        if (closed) return;
+        closed = true;
+        try {
+          endSegment();
+          out.push({ blocks: BGZF_EOF });
+          await flush(0);
+        } finally {
+          await fh.close();
+        }
       },
     };
   }
@@ -437,11 +665,13 @@ async function openWriter(path: string, bgzf: boolean): Promise<TextWriter> {
   let failed: unknown = null;
   ws.on('error', (e) => (failed = e));
   let closed = false;
+  const write = async (s: string | Uint8Array) => {
+    if (failed) throw failed;
+    if (!(typeof s === 'string' ? ws.write(s, 'latin1') : ws.write(s))) await once(ws, 'drain');
+  };
   return {
-    async write(s) {
-      if (failed) throw failed;
-      if (!(typeof s === 'string' ? ws.write(s, 'latin1') : ws.write(s))) await once(ws, 'drain');
-    },
+    write,
+    task: (res) => write(res.bytes),
     async close() {
       if (closed) return;
       closed = true;

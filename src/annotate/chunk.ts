@@ -16,15 +16,15 @@
  * FORMAT/BCSQ bitmask (bit 2*i+h: entry i on haplotype h) is added.
  * Local mode (`local: true`): every record alone.
  */
-import { deserialize, serialize } from 'node:v8';
+import { BGZF_MAX_BLOCK_DATA, bgzfBlockSync } from '../formats/bgzf.js';
 import { InputError } from '../util/errors.js';
 import {
   cdsEdit, codingEffect, type Change, type FetchSeq, joinTerms, place, startRetained, type Term, touchesCodingEdge, touchesStart, touchesStop, trimAllele, TxContext,
 } from './consequence.js';
 import { type BaseWindow, IndexedFasta } from './fasta.js';
-import { type GeneModel, indexModel, loadGeneModel, type Transcript } from './genemodel.js';
+import { type CdsSegment, type GeneModel, indexModel, type Interval, loadGeneModel, type Strand, type Transcript } from './genemodel.js';
 import { KnownMatcher, type KnownDbSpec, type KnownDbStats } from './known.js';
-import { vepEntry } from './vep.js';
+import { vepAllele, vepEntry, vepTail } from './vep.js';
 
 /** What a chunk annotator is built from: plain data, so a worker can build its own. */
 export interface AnnotatorSpec {
@@ -59,11 +59,25 @@ export interface AnnotateTask {
   model?: SharedArrayBuffer;
   /** Identifies `model` (its source files, or the run when the caller gave a model in memory). */
   modelKey: string;
+  /** BGZF output: the task compresses the segments it holds whole at this zlib level (see `bgzfSegments`). */
+  bgzfLevel?: number;
+  /** Without `bgzfLevel`: return the segment ends of the text (`cuts`), for the caller to compress. */
+  cuts?: boolean;
 }
 
 export interface AnnotateTaskResult {
-  /** Output lines (latin1), each ending in '\n'. */
+  /**
+   * Output lines (latin1), each ending in '\n'. With `bgzfLevel`: the text before the first
+   * segment end (`head` bytes), BGZF blocks of the whole segments (`blocks` bytes), then the
+   * text after the last segment end; `cut` tells whether a segment ends in the task at all
+   * (else all is text).
+   */
   bytes: Uint8Array;
+  head?: number;
+  blocks?: number;
+  cut?: boolean;
+  /** With `AnnotateTask.cuts`: offsets in `bytes` after the lines that end a segment. */
+  cuts?: number[];
   records: number;
   annotated: number;
   /** Cumulative statistics of this thread's known-variant matcher for the run. */
@@ -75,15 +89,18 @@ export interface AnnotateTaskResult {
 /** One VCF record in flight. */
 interface Rec {
   idx: number;
-  line: string;
+  /** The line is buf[s, e) (latin1, no line end); strings are made from it only when needed. */
+  buf: Buffer;
+  s: number;
+  e: number;
   /** All columns, split only when the line must be rewritten. */
   cols: string[] | null;
   chrom: string;
   pos: number;
-  /** REF as written and upper-cased. */
+  /** REF as written and upper-cased ('' for a record no transcript can reach: only its bytes are checked). */
   refRaw: string;
   ref: string;
-  /** INFO is line[infoBeg, infoEnd). */
+  /** INFO is buf[infoBeg, infoEnd). */
   infoBeg: number;
   infoEnd: number;
   alleles: Array<{ alt: string; ch: Change } | null>;
@@ -92,41 +109,36 @@ interface Rec {
   csq: string[];
   /** Per sample, the allele index (0 = REF, -1 = missing) on each haplotype; null without genotypes. */
   gt: number[][] | null;
-  /** BCSQ entries seen on each haplotype (key: hapKey), for FORMAT/BCSQ. */
-  hapEntries: Map<number, Set<string>> | null;
+  /** FORMAT/BCSQ per sample: bit 2*i+h set when INFO/BCSQ entry i (i < 15) is on haplotype h (h < 2). */
+  hapBits: number[] | null;
 }
-
-/** Map key of haplotype `h` of sample `s`. */
-const hapKey = (s: number, h: number) => s * 0x100000 + h;
 
 /** Records a BCSQ entry on a record, and on the haplotypes (of its samples) that carry allele `ai`. */
 function note(r: Rec, e: string, ai: number, hap?: [number, number] | null): void {
-  pushUnique(r.bcsq, e);
-  if (!r.gt) return;
-  const he = (r.hapEntries ??= new Map());
-  const put = (s: number, h: number) => {
-    const k = hapKey(s, h);
-    let set = he.get(k);
-    if (!set) he.set(k, (set = new Set()));
-    set.add(e);
-  };
-  if (hap) put(hap[0], hap[1]);
-  else r.gt.forEach((g, s) => g.forEach((a, h) => a === ai + 1 && put(s, h)));
+  let i = r.bcsq.indexOf(e);
+  if (i < 0) i = r.bcsq.push(e) - 1;
+  const gt = r.gt;
+  // only the first 15 entries have bits
+  if (!gt || i >= 15) return;
+  const ns = gt.length;
+  const bits = (r.hapBits ??= new Array<number>(ns).fill(0));
+  if (hap) {
+    if (hap[1] < 2) bits[hap[0]] |= 1 << (2 * i + hap[1]);
+    return;
+  }
+  for (let s = 0; s < ns; s++) {
+    const g = gt[s];
+    for (let h = 0; h < g.length && h < 2; h++) if (g[h] === ai + 1) bits[s] |= 1 << (2 * i + h);
+  }
 }
 
 /** FORMAT/BCSQ: per sample, bit 2*i+h set when INFO/BCSQ entry i (i < 15) is on haplotype h. */
 function formatMasks(r: Rec): string[] {
-  return r.gt!.map((g, s) => {
-    let m = 0;
-    for (let h = 0; h < Math.min(2, g.length); h++) {
-      const set = r.hapEntries?.get(hapKey(s, h));
-      if (!set) continue;
-      r.bcsq.forEach((e, i) => {
-        if (i < 15 && set.has(e)) m |= 1 << (2 * i + h);
-      });
-    }
-    return String(m >>> 0);
-  });
+  const ns = r.gt!.length;
+  const bits = r.hapBits;
+  const out: string[] = new Array(ns);
+  for (let s = 0; s < ns; s++) out[s] = String(bits ? bits[s] >>> 0 : 0);
+  return out;
 }
 
 /** Haplotypes of a chunk as [sample, haplotype]; [null] (one haplotype carrying everything) without genotypes. */
@@ -168,17 +180,64 @@ interface RunState {
   owned: boolean;
 }
 
-/** The transcripts of a gene model in shared memory, for `AnnotateTask.model`. */
+/**
+ * The transcripts of a gene model in shared memory, for `AnnotateTask.model`: their texts as
+ * JSON, their coordinates as float64 numbers (a flat layout is written and read far faster
+ * than a structured clone of many small objects). Layout: u32 JSON byte length, the JSON,
+ * padding to 8, then per transcript coding, beg, end, the counts of exons, CDS, 5' and 3'
+ * UTRs, and those intervals (CDS with their phase).
+ */
 export function shareModel(model: GeneModel): SharedArrayBuffer {
-  const bytes = serialize(model.transcripts);
-  const sab = new SharedArrayBuffer(bytes.length);
-  new Uint8Array(sab).set(bytes);
+  const txs = model.transcripts;
+  const json = Buffer.from(JSON.stringify(txs.map((t) => [t.id, t.chrom, t.strand, t.geneId, t.geneName, t.biotype])), 'utf8');
+  let n = 0;
+  for (const t of txs) n += 7 + 2 * t.exons.length + 3 * t.cds.length + 2 * t.utr5.length + 2 * t.utr3.length;
+  const numOff = (4 + json.length + 7) & ~7;
+  const sab = new SharedArrayBuffer(numOff + 8 * n);
+  new DataView(sab).setUint32(0, json.length, true);
+  new Uint8Array(sab, 4, json.length).set(json);
+  const v = new Float64Array(sab, numOff, n);
+  let o = 0;
+  for (const t of txs) {
+    v[o++] = t.coding ? 1 : 0;
+    v[o++] = t.beg;
+    v[o++] = t.end;
+    v[o++] = t.exons.length;
+    v[o++] = t.cds.length;
+    v[o++] = t.utr5.length;
+    v[o++] = t.utr3.length;
+    for (const x of t.exons) (v[o++] = x.beg), (v[o++] = x.end);
+    for (const x of t.cds) (v[o++] = x.beg), (v[o++] = x.end), (v[o++] = x.phase);
+    for (const x of t.utr5) (v[o++] = x.beg), (v[o++] = x.end);
+    for (const x of t.utr3) (v[o++] = x.beg), (v[o++] = x.end);
+  }
   return sab;
 }
 
 /** The gene model of `shareModel`. */
 export function sharedModel(sab: SharedArrayBuffer): GeneModel {
-  return indexModel(deserialize(new Uint8Array(sab)) as Transcript[]);
+  const len = new DataView(sab).getUint32(0, true);
+  const texts = JSON.parse(Buffer.from(sab, 4, len).toString('utf8')) as Array<[string, string, Strand, string, string, string]>;
+  const numOff = (4 + len + 7) & ~7;
+  const v = new Float64Array(sab, numOff, (sab.byteLength - numOff) / 8);
+  let o = 0;
+  const ivs = (k: number): Interval[] => {
+    const out: Interval[] = new Array(k);
+    for (let i = 0; i < k; i++, o += 2) out[i] = { beg: v[o], end: v[o + 1] };
+    return out;
+  };
+  const txs: Transcript[] = texts.map(([id, chrom, strand, geneId, geneName, biotype]) => {
+    const coding = v[o] === 1, beg = v[o + 1], end = v[o + 2];
+    const ne = v[o + 3], nc = v[o + 4], n5 = v[o + 5], n3 = v[o + 6];
+    o += 7;
+    const exons = ivs(ne);
+    const cds: CdsSegment[] = new Array(nc);
+    for (let i = 0; i < nc; i++, o += 3) cds[i] = { beg: v[o], end: v[o + 1], phase: v[o + 2] };
+    const utr5 = ivs(n5);
+    const utr3 = ivs(n3);
+    return { id, chrom, strand, geneId, geneName, biotype, coding, beg, end, exons, cds, utr5, utr3 };
+  });
+  return indexModel(txs);
 }
 
 /** Reads gene model and reference once; annotates any number of tasks. */
@@ -195,7 +254,7 @@ export class ChunkAnnotator {
     readonly fa: IndexedFasta,
     private readonly ownFasta: boolean,
   ) {
-    this.fetch = (c, b, e) => this.fa.fetch(c, b, e);
+    this.fetch = (c, b, e) => this.seq(c, b, e);
   }
 
   /**
@@ -234,33 +293,65 @@ export class ChunkAnnotator {
   async runTask(task: AnnotateTask): Promise<AnnotateTaskResult> {
     const known = await this.knownFor(task.run);
     const d = task.data;
-    const lines = Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('latin1').split('\n');
+    const buf = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+    const n = buf.length;
     const res: AnnotateTaskResult = { bytes: EMPTY, records: 0, annotated: 0 };
-    let li = 0;
+    let p = 0;
     let recNo = task.firstRecord;
     let lineNo = task.firstLine;
-    const out = new LineBuffer(d.byteLength + (d.byteLength >> 1));
-    for (const n of task.chunks) {
-      const chunk: Rec[] = new Array(n);
-      for (let k = 0; k < n; k++) {
-        while (!lines[li]) {
-          li++;
+    const out = new LineBuffer(n + (n >> 1));
+    for (const m of task.chunks) {
+      const chunk: Rec[] = new Array(m);
+      for (let k = 0; k < m; k++) {
+        // blank lines are skipped, but counted
+        while (p < n && buf[p] === 10) {
+          p++;
           lineNo++;
         }
-        chunk[k] = this.parseRec(lines[li], recNo, lineNo, task.file);
-        li++;
+        let e = buf.indexOf(10, p);
+        if (e < 0) e = n;
+        // a chunk of one record no transcript can reach (most of a VCF) is checked and copied, with no record built
+        const r = this.parseRec(buf, p, e, recNo, lineNo, task.file, m === 1 && !known);
+        if (r) chunk[k] = r;
+        else out.passLine(buf, p, e);
+        p = e + 1;
         lineNo++;
         recNo++;
       }
-      res.records += n;
-      if (touchesModel(chunk, this.model)) annotateRecords(chunk, this.model, this.spec.local, this.spec.vep, this.fetch);
+      res.records += m;
+      if (m === 1 && !chunk[0]) continue;
+      if (touchesModel(chunk, this.model)) {
+        this.trimContexts(chunk[0]);
+        annotateRecords(chunk, this.model, this.spec.local, this.spec.vep, this.fetch, this.ctxOf);
+      }
       // --- known-variant databases (known.ts): rewrites ID and INFO of the rows in place ---
       if (known) await known.annotateRows(chunk.map(colsOf));
       res.annotated += this.format(chunk, out);
     }
     res.bytes = out.bytes();
+    if (task.bgzfLevel !== undefined) Object.assign(res, bgzfSegments(res.bytes, out.cuts, task.bgzfLevel));
+    else if (task.cuts) res.cuts = out.cuts;
     if (known) res.known = known.stats();
     return res;
+  }
+
+  /**
+   * Transcript contexts (spliced CDS and 3' tail) live across chunks and tasks: records come
+   * sorted, so the transcripts of one neighbourhood are prepared once, not once per chunk.
+   */
+  private readonly contexts = new Map<Transcript, TxContext>();
+  private contextLimit = 64;
+  readonly ctxOf = (t: Transcript): TxContext => {
+    let c = this.contexts.get(t);
+    if (!c) this.contexts.set(t, (c = new TxContext(t, this.fetch)));
+    return c;
+  };
+
+  /** Drops the contexts of transcripts behind `r` (another chromosome, or ending before it) once there are many. */
+  private trimContexts(r: Rec): void {
+    if (this.contexts.size <= this.contextLimit) return;
+    for (const t of this.contexts.keys()) if (t.chrom !== r.chrom || t.end < r.pos) this.contexts.delete(t);
+    this.contextLimit = Math.max(64, 2 * this.contexts.size);
   }
 
   /** Appends a chunk's output lines to `out`; returns how many records got BCSQ or CSQ. */
@@ -270,29 +361,38 @@ export class ChunkAnnotator {
       const hasB = r.bcsq.length > 0, hasC = this.spec.vep && r.csq.length > 0;
       if (hasB || r.csq.length) annotated++;
       if (!hasB && !hasC && !r.cols) {
-        out.push(r.line);
+        out.passLine(r.buf, r.s, r.e);
         continue;
       }
       const masks = r.gt && hasB ? formatMasks(r) : null;
+      out.beginLine();
       if (!r.cols) {
-        // the line is rewritten from INFO on only
-        const line = r.line;
-        let info = line.slice(r.infoBeg, r.infoEnd);
-        if (hasB) info = setInfoKey(info, 'BCSQ', r.bcsq.join(','));
-        if (hasC) info = setInfoKey(info, 'CSQ', r.csq.join(','));
-        let text = line.slice(0, r.infoBeg) + info;
+        // the line is rewritten from INFO on only; the bytes around are copied as they are
+        const b = r.buf;
+        if (plainInfo(b, r.infoBeg, r.infoEnd)) {
+          // neither key is there: both are appended
+          out.copy(b, r.s, r.infoEnd);
+          out.text(hasB && hasC ? `;BCSQ=${r.bcsq.join(',')};CSQ=${r.csq.join(',')}` : hasB ? `;BCSQ=${r.bcsq.join(',')}` : `;CSQ=${r.csq.join(',')}`);
+        } else {
+          let info = b.toString('latin1', r.infoBeg, r.infoEnd);
+          if (hasB) info = setInfoKey(info, 'BCSQ', r.bcsq.join(','));
+          if (hasC) info = setInfoKey(info, 'CSQ', r.csq.join(','));
+          out.copy(b, r.s, r.infoBeg);
+          out.text(info);
+        }
         if (masks) {
           // FORMAT gets ':BCSQ', each sample column (one mask per column) ':<mask>'
-          let p = r.infoEnd;
-          let q = line.indexOf('\t', p + 1);
-          text += `${line.slice(p, q < 0 ? line.length : q)}:BCSQ`;
+          let q = tabAfter(b, r.infoEnd + 1, r.e);
+          out.copy(b, r.infoEnd, q);
+          out.text(':BCSQ');
           for (let i = 0; i < masks.length; i++) {
-            p = q;
-            q = line.indexOf('\t', p + 1);
-            text += `${line.slice(p, q < 0 ? line.length : q)}:${masks[i]}`;
+            const p = q;
+            q = tabAfter(b, p + 1, r.e);
+            out.copy(b, p, q);
+            out.text(`:${masks[i]}`);
           }
-        } else text += line.slice(r.infoEnd);
-        out.push(text);
+        } else out.copy(b, r.infoEnd, r.e);
+        out.endLine();
         continue;
       }
       const cols = r.cols;
@@ -304,9 +404,25 @@ export class ChunkAnnotator {
         cols[8] += ':BCSQ';
         for (let i = 0; i < masks.length; i++) cols[9 + i] += `:${masks[i]}`;
       }
-      out.push(cols.join('\t'));
+      out.text(cols.join('\t'));
+      out.endLine();
     }
     return annotated;
+  }
+
+  /** Window the transcript sequence is read from (transcripts come in genomic order, so one read serves many). */
+  private seqWin: BaseWindow | null = null;
+
+  /** As `fa.fetch`, through a window of about 1 MiB instead of a read per segment. */
+  private seq(chrom: string, b: number, e: number): string {
+    const len = this.fa.length(chrom);
+    if (len === undefined || b < 0 || e >= len || e < b) return this.fa.fetch(chrom, b, e);
+    if (!this.seqWin?.holds(chrom, b, e)) {
+      if (e - b > 1 << 18) return this.fa.fetch(chrom, b, e);
+      this.seqWin = this.fa.window(chrom, Math.max(0, b - (1 << 16)), b + (1 << 20));
+      if (!this.seqWin?.holds(chrom, b, e)) return this.fa.fetch(chrom, b, e);
+    }
+    return this.seqWin.text(b, e);
   }
 
   /** The record window, moved to hold [b, e] (null when it cannot). */
@@ -318,71 +434,118 @@ export class ChunkAnnotator {
   }
 
   private lastChrom = '';
+  /** `lastChrom` is in the reference (null: not looked up yet). */
+  private lastChromKnown: boolean | null = null;
+  private readonly tabs = new Int32Array(9);
+  /** `model.reach` on `reachChrom`. */
+  private reachChrom: string | null = null;
+  private reach: (beg: number, end: number) => number = () => -1;
+  private lastChromBytes: Buffer = Buffer.alloc(0);
 
-  /** Parses the fields the annotator needs, validating them like a full parse would. */
-  private parseRec(line: string, idx: number, lineNo: number, file: string): Rec {
-    // tab positions of the first 9 columns
-    const t0 = line.indexOf('\t');
-    const t1 = t0 < 0 ? -1 : line.indexOf('\t', t0 + 1);
-    const t2 = t1 < 0 ? -1 : line.indexOf('\t', t1 + 1);
-    const t3 = t2 < 0 ? -1 : line.indexOf('\t', t2 + 1);
-    const t4 = t3 < 0 ? -1 : line.indexOf('\t', t3 + 1);
-    const t5 = t4 < 0 ? -1 : line.indexOf('\t', t4 + 1);
-    const t6 = t5 < 0 ? -1 : line.indexOf('\t', t5 + 1);
+  /**
+   * Parses the fields the annotator needs from the bytes of line [s, e) of `b`, validating
+   * them like a full parse would. Strings are made only for records a transcript may reach.
+   */
+  /** (`quietNull`: null instead of a quiet record.) */
+  private parseRec(b: Buffer, s: number, e: number, idx: number, lineNo: number, file: string, quietNull = false): Rec | null {
+    // tab positions of the first 9 columns, in one pass (-1: absent)
+    const tabs = this.tabs;
+    let nt = 0;
+    for (let i = s; i < e && nt < 9; i++) if (b[i] === 9) tabs[nt++] = i;
+    while (nt < 9) tabs[nt++] = -1;
+    const t0 = tabs[0], t1 = tabs[1], t2 = tabs[2], t3 = tabs[3], t4 = tabs[4], t6 = tabs[6], t7 = tabs[7], t8 = tabs[8];
     if (t6 < 0) {
-      throw new InputError('bad_vcf', `expected at least 8 columns, found ${line.split('\t').length}`, { file, record: idx, line: lineNo });
+      let cols = 1;
+      for (let i = s; i < e; i++) if (b[i] === 9) cols++;
+      throw new InputError('bad_vcf', `expected at least 8 columns, found ${cols}`, { file, record: idx, line: lineNo });
     }
-    const t7 = line.indexOf('\t', t6 + 1);
     let pos1 = 0;
     for (let i = t0 + 1; i < t1; i++) {
-      const d = line.charCodeAt(i) - 48;
-      if (d < 0 || d > 9 || i - t0 > 15) {
+      const dg = b[i] - 48;
+      if (dg < 0 || dg > 9 || i - t0 > 15) {
         pos1 = -1;
         break;
       }
-      pos1 = pos1 * 10 + d;
+      pos1 = pos1 * 10 + dg;
     }
     if (pos1 < 1) {
-      const posText = line.slice(t0 + 1, t1);
+      const posText = b.toString('latin1', t0 + 1, t1);
       pos1 = Number(posText);
       if (!Number.isInteger(pos1) || pos1 < 1) throw new InputError('bad_vcf', `bad POS ${JSON.stringify(posText)}`, { file, record: idx, line: lineNo, field: 'POS' });
     }
-    const refRaw = line.slice(t2 + 1, t3);
-    let ref = refRaw;
-    if (!isBases(ref)) {
-      ref = refRaw.toUpperCase();
-      if (!/^[ACGTN]+$/.test(ref)) throw new InputError('bad_vcf', `bad REF ${JSON.stringify(refRaw)}`, { file, record: idx, line: lineNo, field: 'REF' });
+    // REF: upper-case A, C, G, T, N (any case as written)
+    const r0 = t2 + 1, refLen = t3 - r0;
+    let refUpper = refLen > 0;
+    for (let i = r0; i < t3; i++) {
+      const c = b[i];
+      if (c !== 65 && c !== 67 && c !== 71 && c !== 84 && c !== 78) {
+        refUpper = false;
+        break;
+      }
+    }
+    if (!refUpper) {
+      const raw = b.toString('latin1', r0, t3);
+      if (!/^[ACGTN]+$/.test(raw.toUpperCase())) throw new InputError('bad_vcf', `bad REF ${JSON.stringify(raw)}`, { file, record: idx, line: lineNo, field: 'REF' });
     }
     let chrom = this.lastChrom;
-    if (t0 !== chrom.length || !line.startsWith(chrom)) this.lastChrom = chrom = line.slice(0, t0);
+    const cb = this.lastChromBytes;
+    let same = t0 - s === cb.length;
+    for (let i = 0; same && i < cb.length; i++) same = b[s + i] === cb[i];
+    if (!same || this.lastChromKnown === null) {
+      this.lastChrom = chrom = b.toString('latin1', s, t0);
+      this.lastChromBytes = Buffer.from(b.subarray(s, t0));
+      this.lastChromKnown = this.fa.has(chrom);
+    }
     const pos = pos1 - 1;
-    const infoEnd = t7 < 0 ? line.length : t7;
-    let alleles: Rec['alleles'] = [];
+    const infoEnd = t7 < 0 ? e : t7;
+    let alleles: Rec['alleles'] = NO_ALLELES;
+    let refRaw = '', ref = '';
     /** No transcript can reach the record (and it has no symbolic allele): it is only checked, and written as it is. */
     let quiet = true;
     let nAlt = 0;
-    if (this.fa.has(chrom)) {
-      const w = this.recWindow(chrom, pos, pos + ref.length - 1);
-      let same = w !== null;
-      for (let i = 0; same && i < ref.length; i++) same = w!.code(pos + i) === ref.charCodeAt(i);
-      if (!same) {
-        const real = this.fa.fetch(chrom, pos, pos + ref.length - 1);
+    if (this.lastChromKnown) {
+      const rw = this.recWin;
+      const w = rw !== null && rw.name === chrom && pos >= rw.beg && pos + refLen - 1 <= rw.end ? rw : this.recWindow(chrom, pos, pos + refLen - 1);
+      let match = w !== null;
+      for (let i = 0; match && i < refLen; i++) {
+        const c = b[r0 + i];
+        match = w!.code(pos + i) === (c >= 97 && c <= 122 ? c - 32 : c);
+      }
+      if (!match) {
+        const raw = b.toString('latin1', r0, t3);
+        const up = raw.toUpperCase();
+        const real = this.fa.fetch(chrom, pos, pos + refLen - 1);
         for (let i = 0; i < real.length; i++) {
-          if (ref[i] !== 'N' && real[i] !== 'N' && ref[i] !== real[i]) {
-            throw new InputError('ref_mismatch', `REF ${refRaw} does not match the reference (${real}) at ${chrom}:${pos1}`, { file, record: idx, line: lineNo, field: 'REF' });
+          if (up[i] !== 'N' && real[i] !== 'N' && up[i] !== real[i]) {
+            throw new InputError('ref_mismatch', `REF ${raw} does not match the reference (${real}) at ${chrom}:${pos1}`, { file, record: idx, line: lineNo, field: 'REF' });
           }
         }
       }
-      const hasAlt = !(t4 === t3 + 2 && line.charCodeAt(t3 + 1) === 46 /* . */);
-      const lt = line.indexOf('<', t3 + 1);
+      const hasAlt = !(t4 === t3 + 2 && b[t3 + 1] === 46 /* . */);
+      let symbolic = false;
+      for (let i = t3 + 1; i < t4; i++) {
+        if (b[i] === 60 /* < */) {
+          symbolic = true;
+          break;
+        }
+      }
       // every trimmed allele lies within [pos - 1, pos + REF length]
-      quiet = !(lt >= 0 && lt < t4) && this.model.reach(chrom, pos - 1, pos + ref.length) < 0;
+      if (this.reachChrom !== chrom) {
+        this.reachChrom = chrom;
+        this.reach = this.model.reacher(chrom);
+      }
+      quiet = !symbolic && this.reach(pos - 1, pos + refLen) < 0;
       if (quiet && hasAlt) {
         nAlt = 1;
-        for (let i = line.indexOf(',', t3 + 1); i >= 0 && i < t4; i = line.indexOf(',', i + 1)) nAlt++;
+        for (let i = t3 + 1; i < t4; i++) if (b[i] === 44 /* , */) nAlt++;
       }
+      if (!quiet) {
+        refRaw = b.toString('latin1', r0, t3);
+        ref = refUpper ? refRaw : refRaw.toUpperCase();
+      }
+      if (!quiet) alleles = [];
       if (!quiet && hasAlt) {
-        const altText = line.slice(t3 + 1, t4);
+        const altText = b.toString('latin1', t3 + 1, t4);
         for (const a0 of altText.indexOf(',') < 0 ? [altText] : altText.split(',')) {
           if (a0.charCodeAt(0) === 60 /* < */) {
             if (/^<(INS|DUP|DEL)/.test(a0)) {
@@ -400,41 +563,63 @@ export class ChunkAnnotator {
       }
     }
     if (!quiet) nAlt = alleles.length;
-    else alleles = NO_ALLELES;
     let gt: number[][] | null = null;
     // FORMAT and at least one sample column, FORMAT starting with GT
-    const t8 = t7 < 0 ? -1 : line.indexOf('\t', t7 + 1);
-    if (t8 >= 0 && line.charCodeAt(t7 + 1) === 71 && line.charCodeAt(t7 + 2) === 84 && (t7 + 3 === t8 || line.charCodeAt(t7 + 3) === 58)) {
+    if (t8 >= 0 && b[t7 + 1] === 71 && b[t7 + 2] === 84 && (t7 + 3 === t8 || b[t7 + 3] === 58)) {
       // a quiet record's genotypes are checked, not kept (no haplotype of it carries a consequence)
-      gt = [];
-      let s = t8 + 1;
+      gt = quiet ? null : [];
+      let q = t8 + 1;
       for (;;) {
-        const tab = line.indexOf('\t', s);
-        const e = tab < 0 ? line.length : tab;
-        let c = line.indexOf(':', s);
-        if (c < 0 || c > e) c = e;
-        // diploid single-digit genotypes without slicing the line
+        const tab = tabAt(b, q, e);
+        const end = tab < 0 ? e : tab;
+        let c = q;
+        while (c < end && b[c] !== 58 /* : */) c++;
+        // diploid single-digit genotypes without making a string
         let g: number[] | null = null;
-        if (c - s === 3 && (line.charCodeAt(s + 1) === 124 || line.charCodeAt(s + 1) === 47)) {
-          const x = gtDigit(line.charCodeAt(s)), y = gtDigit(line.charCodeAt(s + 2));
+        if (c - q === 3 && (b[q + 1] === 124 || b[q + 1] === 47)) {
+          const x = gtDigit(b[q]), y = gtDigit(b[q + 2]);
           if (x > -2 && y > -2 && x <= nAlt && y <= nAlt) g = quiet ? CHECKED : [x, y];
         }
         if (g) {
-          if (!quiet) gt.push(g);
+          if (gt) gt.push(g);
         } else {
-          const parsed = parseGt(line.slice(s, c), nAlt, file, idx, lineNo);
-          if (!quiet) gt.push(parsed);
+          const parsed = parseGt(b.toString('latin1', q, c), nAlt, file, idx, lineNo);
+          if (gt) gt.push(parsed);
         }
         if (tab < 0) break;
-        s = tab + 1;
+        q = tab + 1;
       }
-      if (quiet) gt = null;
     }
-    return { idx, line, cols: null, chrom, pos, refRaw, ref, infoBeg: t6 + 1, infoEnd, alleles, bcsq: [], csq: [], gt, hapEntries: null };
+    if (quiet && quietNull) return null;
+    // a quiet record gets no entries: it shares empty lists
+    return { idx, buf: b, s, e, cols: null, chrom, pos, refRaw, ref, infoBeg: t6 + 1, infoEnd, alleles, bcsq: quiet ? NO_ENTRIES : [], csq: quiet ? NO_ENTRIES : [], gt, hapBits: null };
   }
 }
 
+/** Index of the first tab in b[from, end), or -1. */
+function tabAt(b: Buffer, from: number, end: number): number {
+  for (let i = from; i < end; i++) if (b[i] === 9) return i;
+  return -1;
+}
+
+/** Index of the first tab in b[from, end), or `end`. */
+function tabAfter(b: Buffer, from: number, end: number): number {
+  for (let i = from; i < end; i++) if (b[i] === 9) return i;
+  return end;
+}
+
+/** INFO b[beg, end) is neither '.' nor empty and cannot hold a BCSQ or CSQ key (no 'CSQ' in it): keys are simply appended. */
+function plainInfo(b: Buffer, beg: number, end: number): boolean {
+  if (end <= beg || (end === beg + 1 && b[beg] === 46)) return false;
+  for (let i = beg + 2; i < end; i++) if (b[i] === 81 && b[i - 1] === 83 && b[i - 2] === 67) return false;
+  return true;
+}
+
+/** The line of a record as a string. */
+const lineOf = (r: Rec): string => r.buf.toString('latin1', r.s, r.e);
+
 const NO_ALLELES: Rec['alleles'] = Object.freeze([]) as unknown as Rec['alleles'];
+const NO_ENTRIES: string[] = Object.freeze([]) as unknown as string[];
 /** Stands for a genotype that was checked and is not kept. */
 const CHECKED: number[] = Object.freeze([]) as unknown as number[];
 
@@ -457,24 +642,153 @@ function touchesModel(chunk: Rec[], model: GeneModel): boolean {
 
 const EMPTY = new Uint8Array(0);
 
-/** Output lines written straight into a growing latin1 buffer (no joined string, no second copy). */
+/**
+ * BGZF blocks that do not depend on how records were grouped into tasks (or threads): the
+ * output text is cut into segments after the lines that `endsSegment` picks (a function of
+ * the line alone, about one per SEGMENT_BYTES), and each segment is compressed on its own,
+ * in equal pieces of at most BGZF_MAX_BLOCK_DATA bytes (in pieces of exactly that size, the
+ * last one shorter, for a segment longer than SEGMENT_CAP). So a task compresses the
+ * segments it holds whole, and the driver joins the partial segments at task edges.
+ */
+export const SEGMENT_BYTES = 120000;
+export const SEGMENT_CAP = 1 << 20;
+const SEGMENT_P = Math.floor(2 ** 32 / SEGMENT_BYTES);
+
+/** Line [s, e) (line end not included) ends a segment: a hash of its first bytes and length, with odds in proportion to its length. */
+export function endsSegment(b: Uint8Array, s: number, e: number): boolean {
+  let h = (0x811c9dc5 ^ (e - s)) | 0;
+  const n = Math.min(e, s + 24);
+  for (let i = s; i < n; i++) h = Math.imul(h ^ b[i], 16777619);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0 < (e - s + 1) * SEGMENT_P;
+}
+
+/** The block contents of one whole segment (views of it), appended to `out`. */
+export function segmentPieces(seg: Uint8Array, out: Uint8Array[]): void {
+  const n = seg.length;
+  if (!n) return;
+  const size = n > SEGMENT_CAP ? BGZF_MAX_BLOCK_DATA : Math.ceil(n / Math.ceil(n / BGZF_MAX_BLOCK_DATA));
+  for (let i = 0; i < n; i += size) out.push(seg.subarray(i, Math.min(n, i + size)));
+}
+
+/** The BGZF blocks of one whole segment, appended to `out`. */
+export function compressSegment(seg: Uint8Array, level: number, out: Buffer[]): void {
+  const pieces: Uint8Array[] = [];
+  segmentPieces(seg, pieces);
+  for (const x of pieces) out.push(bgzfBlockSync(x, level));
+}
+
+/** A task's output as head text, blocks of its whole segments, and tail text (see AnnotateTaskResult). */
+function bgzfSegments(text: Uint8Array, cuts: number[], level: number): Pick<AnnotateTaskResult, 'bytes' | 'head' | 'blocks' | 'cut'> {
+  if (!cuts.length) return { bytes: text, head: text.length, blocks: 0, cut: false };
+  const blocks: Buffer[] = [];
+  for (let i = 0; i + 1 < cuts.length; i++) compressSegment(text.subarray(cuts[i], cuts[i + 1]), level, blocks);
+  const head = cuts[0], last = cuts[cuts.length - 1];
+  let blockBytes = 0;
+  for (const b of blocks) blockBytes += b.length;
+  const bytes = Buffer.allocUnsafe(head + blockBytes + text.length - last);
+  bytes.set(text.subarray(0, head), 0);
+  let o = head;
+  for (const b of blocks) {
+    bytes.set(b, o);
+    o += b.length;
+  }
+  bytes.set(text.subarray(last), o);
+  return { bytes, head, blocks: blockBytes, cut: true };
+}
+
+/** Node's latin1 writer without `Buffer.write`'s argument handling (undocumented: `write` when absent). */
+const latin1Write = (Buffer.prototype as unknown as { latin1Write?: (this: Buffer, s: string, offset: number) => number }).latin1Write ?? null;
+
+/**
+ * Output lines written straight into a growing buffer: lines that pass unchanged are copied
+ * from the task's bytes (runs of them at once), rewritten ones are assembled from copied
+ * ranges and latin1 text.
+ */
 class LineBuffer {
   private buf: Buffer;
   private len = 0;
+  /** Unchanged lines not copied yet: bytes [srcBeg, srcEnd) of `src`, line ends included. */
+  private src: Buffer | null = null;
+  private srcBeg = 0;
+  private srcEnd = 0;
   constructor(capacity: number) {
     this.buf = Buffer.allocUnsafe(Math.max(1024, capacity));
   }
-  push(line: string): void {
-    const need = this.len + line.length + 1;
+  private room(n: number): void {
+    const need = this.len + n;
     if (need > this.buf.length) {
       const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
       this.buf.copy(next, 0, 0, this.len);
       this.buf = next;
     }
-    this.len += this.buf.write(line, this.len, 'latin1');
+  }
+  private settle(): void {
+    const src = this.src;
+    if (!src) return;
+    this.src = null;
+    this.copy(src, this.srcBeg, this.srcEnd);
+  }
+  /** Output offsets after the lines that end a segment (see `endsSegment`). */
+  readonly cuts: number[] = [];
+  /** Where the line being rewritten starts. */
+  private lineStart = 0;
+
+  /** Line [s, e) of `b`, unchanged. */
+  passLine(b: Buffer, s: number, e: number): void {
+    if (e < b.length && b[e] === 10) {
+      if (this.src === b && this.srcEnd === s) this.srcEnd = e + 1;
+      else {
+        this.settle();
+        this.src = b;
+        this.srcBeg = s;
+        this.srcEnd = e + 1;
+      }
+      if (endsSegment(b, s, e)) this.cuts.push(this.len + this.srcEnd - this.srcBeg);
+      return;
+    }
+    this.beginLine();
+    this.copy(b, s, e);
+    this.endLine();
+  }
+  /** A rewritten line starts. */
+  beginLine(): void {
+    if (this.src) this.settle();
+    this.lineStart = this.len;
+  }
+  /** Bytes [s, e) of `b`. */
+  copy(b: Buffer, s: number, e: number): void {
+    if (this.src) this.settle();
+    this.room(e - s);
+    if (e - s > 64) {
+      this.len += b.copy(this.buf, this.len, s, e);
+      return;
+    }
+    // short pieces by hand: Buffer.copy makes a view per call
+    const o = this.buf;
+    let n = this.len;
+    for (let i = s; i < e; i++) o[n++] = b[i];
+    this.len = n;
+  }
+  /** Text (latin1). */
+  text(t: string): void {
+    if (this.src) this.settle();
+    this.room(t.length);
+    this.len += latin1Write ? latin1Write.call(this.buf, t, this.len) : this.buf.write(t, this.len, 'latin1');
+  }
+  /** Ends the line begun by `beginLine`. */
+  endLine(): void {
+    if (this.src) this.settle();
+    if (endsSegment(this.buf, this.lineStart, this.len)) this.cuts.push(this.len + 1);
+    this.room(1);
     this.buf[this.len++] = 10;
   }
   bytes(): Uint8Array {
+    this.settle();
     return this.buf.subarray(0, this.len);
   }
 }
@@ -489,7 +803,7 @@ function isBases(s: string): boolean {
   return true;
 }
 
-const colsOf = (r: Rec): string[] => (r.cols ??= r.line.split('\t'));
+const colsOf = (r: Rec): string[] => (r.cols ??= lineOf(r).split('\t'));
 
 /** Allele indexes of one GT value (haploid or diploid single digits take a fast path). */
 function parseGt(v: string, nAlt: number, file: string, idx: number, lineNo: number): number[] {
@@ -533,30 +847,78 @@ const pushUnique = (a: string[], s: string) => {
 };
 
 function entry(terms: Iterable<Term>, tx: Transcript, opt: { geneLevel?: boolean; strand?: boolean; aa?: string; dna?: string } = {}): string {
-  const f = [joinTerms(terms), tx.geneName, opt.geneLevel ? '' : tx.id, tx.biotype];
-  if (opt.strand || opt.aa !== undefined) f.push(tx.strand);
-  if (opt.aa !== undefined) f.push(opt.aa, opt.dna ?? '');
-  return f.join('|');
+  const tt = txTextOf(tx);
+  let e = joinTerms(terms) + (opt.geneLevel ? tt.geneTail : tt.txTail);
+  if (opt.strand || opt.aa !== undefined) e += `|${tx.strand}`;
+  if (opt.aa !== undefined) e += `|${opt.aa}|${opt.dna ?? ''}`;
+  return e;
+}
+
+/** Constant texts of a transcript, and its introns, kept per transcript. */
+interface TxText {
+  /** BCSQ and CSQ (after the allele) of an intron hit, and of any hit on a non-coding transcript. */
+  intron: string;
+  vepIntron: string;
+  nonCoding: string;
+  vepNonCoding: string;
+  /** Introns as [first base, last base] pairs, in genomic order. */
+  introns: number[];
+  /** What follows the terms in a BCSQ entry: `|gene|transcript|biotype`, and `|gene||biotype` at gene level. */
+  txTail: string;
+  geneTail: string;
+}
+
+const txTexts = new WeakMap<Transcript, TxText>();
+
+function txTextOf(tx: Transcript): TxText {
+  let t = txTexts.get(tx);
+  if (!t) {
+    const introns: number[] = [];
+    for (let i = 0; i + 1 < tx.exons.length; i++) {
+      const ib = tx.exons[i].end + 1, ie = tx.exons[i + 1].beg - 1;
+      if (ie >= ib) introns.push(ib, ie);
+    }
+    const geneTail = `|${tx.geneName}||${tx.biotype}`;
+    t = {
+      intron: `intron${geneTail}`,
+      vepIntron: vepTail(['intron'], tx),
+      nonCoding: `non_coding${geneTail}`,
+      vepNonCoding: vepTail(['non_coding'], tx),
+      introns,
+      txTail: `|${tx.geneName}|${tx.id}|${tx.biotype}`,
+      geneTail,
+    };
+    txTexts.set(tx, t);
+  }
+  return t;
+}
+
+/**
+ * The change lies in an intron with at least 8 intronic bases on either side: no exon, UTR,
+ * splice site or splice region of the transcript (regions reach 7 bases into an intron and
+ * 3 into an exon) can be touched, so `place` would find nothing. An insertion counts by both
+ * of its flanking bases.
+ */
+function deepIntron(t: TxText, ch: Change): boolean {
+  const lo = Math.min(ch.beg, ch.end), hi = Math.max(ch.beg, ch.end);
+  const v = t.introns;
+  for (let i = 0; i < v.length; i += 2) if (lo >= v[i] + 8 && hi <= v[i + 1] - 8) return true;
+  return false;
 }
 
 const dnaOf = (r: Rec, ai: number) => `${r.pos + 1}${r.ref}>${r.alleles[ai]!.alt}`;
 
 /** Annotates all records of a chunk (records that may share transcripts). */
-function annotateRecords(chunk: Rec[], model: GeneModel, local: boolean, vep: boolean, fetch: FetchSeq): void {
-  const ctxCache = new Map<Transcript, TxContext>();
-  const ctxOf = (t: Transcript) => {
-    let c = ctxCache.get(t);
-    if (!c) ctxCache.set(t, (c = new TxContext(t, fetch)));
-    return c;
-  };
+function annotateRecords(chunk: Rec[], model: GeneModel, local: boolean, vep: boolean, fetch: FetchSeq, ctxOf: (t: Transcript) => TxContext): void {
   const hits = new Map<Transcript, Hit[]>();
   for (const r of chunk) {
     const ref = r.ref;
-    r.alleles.forEach((a, ai) => {
-      if (!a || !carried(r, ai)) return;
+    for (let ai = 0; ai < r.alleles.length; ai++) {
+      const a = r.alleles[ai];
+      if (!a || !carried(r, ai)) continue;
       if (a.alt[0] === '<') {
-        symbolic(r, a.alt, ai);
-        return;
+        symbolic(r, a.alt, ai, model, vep);
+        continue;
       }
       const alt = a.alt;
       const pureIns = ref.length === 1 && alt.length > 1 && alt[0] === ref[0];
@@ -565,118 +927,24 @@ function annotateRecords(chunk: Rec[], model: GeneModel, local: boolean, vep: bo
       const ch: Change = pureIns ? { beg: r.pos + 1, end: r.pos, ins: alt.slice(1) } : pureDel ? { beg: r.pos + 1, end: r.pos + ref.length - 1, ins: '' } : { beg: r.pos, end: r.pos + ref.length - 1, ins: alt };
       const tr = a.ch;
       const lo = Math.min(tr.beg, tr.end), hi = Math.max(tr.beg, tr.end);
+      const vepAl = vep ? vepAllele(alt, ref) : '';
       for (const tx of model.overlapping(r.chrom, lo, hi)) {
         if (tr.end < tr.beg && (tr.beg <= tx.beg || tr.beg > tx.end)) continue;
-        const pl = place(tx, ch);
-        const add = (terms: Set<Term>, o: { geneLevel?: boolean; strand?: boolean } = {}) => {
-          note(r, entry(terms, tx, o), ai);
-          if (vep) pushUnique(r.csq, vepEntry(alt, [...terms], tx, null, r.pos, ref, ai));
-        };
+        const tt = txTextOf(tx);
         if (!tx.coding) {
           // non-coding transcripts: one gene-level term anywhere in the transcript span
-          add(new Set<Term>(['non_coding']), { geneLevel: true });
+          note(r, tt.nonCoding, ai);
+          if (vep) pushUnique(r.csq, vepAl + tt.vepNonCoding);
           continue;
         }
-        const ctx = ctxOf(tx);
-        const t = new Set<Term>(pl.splice);
-        if (pl.outside) {
-          if (pl.coding && ctx.cds.length % 3 === 0 && touchesStop(ctx, tr)) {
-            let n = 0;
-            if (tr.end >= tr.beg) for (const c of tx.cds) n += Math.max(0, Math.min(c.end, tr.end) - Math.max(c.beg, tr.beg) + 1);
-            t.add('stop_lost');
-            t.add(n % 3 ? 'frameshift' : 'inframe_deletion');
-            add(t, { strand: true });
-          } else {
-            if (pl.exonic) t.add(pl.coding ? 'coding_sequence' : pl.utr5 ? '5_prime_utr' : '3_prime_utr');
-            add(t);
-          }
+        if (deepIntron(tt, ch)) {
+          // most records: an intron, away from any splice site or region (what `place` would find, without looking)
+          note(r, tt.intron, ai);
+          if (vep) pushUnique(r.csq, vepAl + tt.vepIntron);
           continue;
         }
-        if (pl.coding) {
-          const isIndel = ref.length !== alt.length;
-          const edit = cdsEdit(ctx, r.pos, ref, alt);
-          if (edit && isIndel && ctx.hasStart && touchesStart(ctx, tr) && startRetained(ctx, tr, fetch)) {
-            add(new Set<Term>(['start_retained']), { strand: true });
-            continue;
-          }
-          if (edit && isIndel && ctx.hasStart && touchesStart(ctx, pureIns ? { beg: r.pos, end: r.pos, ins: alt } : tr)) {
-            // an indel in the start codon: the start is lost (what follows is not translated from it)
-            add(new Set<Term>(['start_lost', ...pl.splice]), { strand: true });
-            continue;
-          }
-          if (edit && !(isIndel && !pureIns && touchesCodingEdge(tx, tr))) {
-            const delta = edit.ins.length - (edit.c2 - edit.c1);
-            const k1 = Math.floor(Math.max(0, edit.c1) / 3);
-            const k2 = Math.floor((edit.c2 - 1) / 3);
-            const h: Hit = { rec: r, ai, ctx, edit, k1, k2, delta, spliceMerged: pl.splice };
-            let l = hits.get(tx);
-            if (!l) hits.set(tx, (l = []));
-            l.push(h);
-            continue;
-          }
-          if (ref.length === alt.length) {
-            // substitution reaching past the coding sequence: its coding part, then the rest
-            const seg = tx.cds.find((c) => c.end >= tr.beg && c.beg <= tr.end)!;
-            const a0 = Math.max(seg.beg, r.pos), b0 = Math.min(seg.end, r.pos + ref.length - 1);
-            const e = cdsEdit(ctx, a0, ref.slice(a0 - r.pos, b0 - r.pos + 1), alt.slice(a0 - r.pos, b0 - r.pos + 1));
-            const eff = e ? codingEffect(ctx, [e]) : null;
-            if (eff) add(eff.terms, { strand: true });
-            const rest = new Set<Term>(pl.splice);
-            if (pl.utr5) rest.add('5_prime_utr');
-            if (pl.utr3) rest.add('3_prime_utr');
-            if (rest.size) add(rest);
-            continue;
-          }
-          // coarse effect (crosses a coding edge, or an indel at an exon edge)
-          if (touchesStart(ctx, tr) && ctx.hasStart) {
-            if (startRetained(ctx, tr, fetch)) {
-              add(new Set<Term>(['start_retained']), { strand: true });
-              continue;
-            }
-            t.add('start_lost');
-          }
-          let n = 0;
-          if (tr.end >= tr.beg) for (const c of tx.cds) n += Math.max(0, Math.min(c.end, tr.end) - Math.max(c.beg, tr.beg) + 1);
-          const insCoding = tr.end < tr.beg ? (tx.cds.some((c) => tr.beg - 1 >= c.beg && tr.beg <= c.end) ? tr.ins.length : 0) : tr.ins.length;
-          const d = insCoding - n;
-          if (d % 3 !== 0) t.add('frameshift');
-          else if (d < 0) t.add('inframe_deletion');
-          else if (d > 0) t.add('inframe_insertion');
-          else if (n > 0 && !t.has('start_lost')) t.add('coding_sequence');
-          if (ctx.hasStop && touchesStop(ctx, tr)) t.add('stop_lost');
-          if (!t.size) t.add(pl.utr5 ? '5_prime_utr' : pl.utr3 ? '3_prime_utr' : 'coding_sequence');
-          add(t);
-        } else if (pl.exonic) {
-          if (pl.utr5) t.add('5_prime_utr');
-          if (pl.utr3) t.add('3_prime_utr');
-          if (!pl.utr5 && !pl.utr3) t.add('coding_sequence');
-          add(t);
-        } else if (t.size) add(t);
-        else add(new Set<Term>(['intron']), { geneLevel: true });
+        placedHit(r, ai, alt, ref, tx, ch, tr, pureIns, vep, fetch, ctxOf, hits);
       }
-    });
-  }
-  function symbolic(r: Rec, alt: string, ai: number): void {
-    const isIns = /^<(INS|DUP)/.test(alt);
-    const isDel = /^<DEL/.test(alt);
-    if (!isIns && !isDel) return;
-    const m = /(?:^|;)END=(\d+)/.exec(r.line.slice(r.infoBeg, r.infoEnd));
-    const end = m ? Number(m[1]) - 1 : r.pos;
-    const ch: Change = isIns ? { beg: r.pos + 1, end: r.pos, ins: '' } : { beg: r.pos + 1, end: Math.max(r.pos + 1, end), ins: '' };
-    const lo = Math.min(ch.beg, ch.end), hi = Math.max(ch.beg, ch.end);
-    for (const tx of model.overlapping(r.chrom, lo, hi)) {
-      if (ch.end < ch.beg && (ch.beg <= tx.beg || ch.beg > tx.end)) continue;
-      const pl = place(tx, ch);
-      const t = new Set<Term>(pl.splice);
-      if (isIns) {
-        if (pl.coding) t.add('coding_sequence');
-        else if (pl.exonic && !tx.coding) t.add('non_coding');
-        else if (pl.utr5) t.add('5_prime_utr');
-        else if (pl.utr3) t.add('3_prime_utr');
-        t.add('feature_elongation');
-      } else t.add('feature_truncation');
-      note(r, entry(t, tx), ai);
-      if (vep) pushUnique(r.csq, vepEntry(alt, [...t], tx, null, r.pos, r.refRaw, ai));
     }
   }
 
@@ -691,67 +959,181 @@ function annotateRecords(chunk: Rec[], model: GeneModel, local: boolean, vep: bo
       if (!hs.length) continue;
       const key = hs.map((h) => all.indexOf(h)).join(',');
       let got = memo.get(key);
-      if (!got) memo.set(key, (got = emitGroups(tx, hs)));
+      if (!got) memo.set(key, (got = emitGroups(tx, hs, local, vep)));
       for (const [r, e, ai] of got) note(r, e, ai, hap);
     }
   }
+}
 
-  function emitGroups(tx: Transcript, hs: Hit[]): Array<[Rec, string, number]> {
-    const emitted: Array<[Rec, string, number]> = [];
-    const groups: Hit[][] = [];
-    if (local) for (const h of hs) groups.push([h]);
-    else {
-      let cur: Hit[] = [];
-      let reach = -1;
-      let frame = 0;
-      for (const h of hs) {
-        if (cur.length && h.k1 <= reach && h.edit.c1 >= cur[cur.length - 1].edit.c2) {
-          cur.push(h);
-        } else {
-          if (cur.length) groups.push(cur);
-          cur = [h];
-          frame = 0;
-          reach = -1;
-        }
-        frame += h.delta;
-        // an open frameshift reaches to the end; once the frame is restored the group ends at this codon
-        reach = frame % 3 !== 0 ? Infinity : reach === Infinity ? h.k2 : Math.max(reach, h.k2);
-      }
-      if (cur.length) groups.push(cur);
+/** A record's allele on a transcript, not in a deep intron: its place, and its coding hit or its entries. */
+function placedHit(
+  r: Rec, ai: number, alt: string, ref: string, tx: Transcript, ch: Change, tr: Change, pureIns: boolean,
+  vep: boolean, fetch: FetchSeq, ctxOf: (t: Transcript) => TxContext, hits: Map<Transcript, Hit[]>,
+): void {
+  const pl = place(tx, ch);
+  const add = (terms: Set<Term>, o: { geneLevel?: boolean; strand?: boolean } = {}) => {
+    note(r, entry(terms, tx, o), ai);
+    if (vep) pushUnique(r.csq, vepEntry(alt, terms, tx, null, r.pos, ref, ai));
+  };
+  const ctx = ctxOf(tx);
+  const t = new Set<Term>(pl.splice);
+  if (pl.outside) {
+    if (pl.coding && ctx.cds.length % 3 === 0 && touchesStop(ctx, tr)) {
+      let n = 0;
+      if (tr.end >= tr.beg) for (const c of tx.cds) n += Math.max(0, Math.min(c.end, tr.end) - Math.max(c.beg, tr.beg) + 1);
+      t.add('stop_lost');
+      t.add(n % 3 ? 'frameshift' : 'inframe_deletion');
+      add(t, { strand: true });
+    } else {
+      if (pl.exonic) t.add(pl.coding ? 'coding_sequence' : pl.utr5 ? '5_prime_utr' : '3_prime_utr');
+      add(t);
     }
-    // downstream groups: protein positions shift by upstream in-frame indels; after a new stop, prefix '*'
-    let shiftNt = 0;
-    let afterStop = false;
-    for (const g of groups) {
-      const ctx = g[0].ctx;
-      const eff = codingEffect(ctx, g.map((h) => h.edit), local ? 0 : Math.floor(shiftNt / 3));
-      if (!eff) continue;
-      const star = !local && afterStop ? '*' : '';
-      if (!local) {
-        shiftNt += g.reduce((n, h) => n + h.delta, 0);
-        if (eff.terms.has('stop_gained')) afterStop = true;
-      }
-      const owner = g[0];
-      const byRec = [...g].sort((a, b) => a.rec.idx - b.rec.idx || a.ai - b.ai);
-      const dna = byRec.map((h) => dnaOf(h.rec, h.ai)).join('+');
-      const splice = new Set<Term>();
-      for (const h of g) for (const s of h.spliceMerged) splice.add(s);
-      const terms = new Set<Term>(eff.terms);
-      const mergeSplice = terms.has('start_lost') || terms.has('stop_lost') || terms.has('stop_retained');
-      if (mergeSplice) for (const s of splice) terms.add(s);
-      emitted.push([owner.rec, star + entry(terms, tx, { aa: eff.aa, dna }), owner.ai]);
-      for (const h of g) {
-        if (h.rec !== owner.rec) emitted.push([h.rec, `@${owner.rec.pos + 1}`, h.ai]);
-        if (!mergeSplice && h.spliceMerged.size) emitted.push([h.rec, entry(h.spliceMerged, tx), h.ai]);
-        if (vep) {
-          // CSQ is per allele: its own effect on the transcript
-          const single = g.length === 1 ? eff : codingEffect(ctx, [h.edit]);
-          const own = new Set<Term>(single?.terms ?? terms);
-          for (const s of h.spliceMerged) own.add(s);
-          pushUnique(h.rec.csq, vepEntry(h.rec.alleles[h.ai]!.alt, [...own], tx, { ctx, edit: h.edit, aa: single?.aa ?? eff.aa }, h.rec.pos, h.rec.refRaw, h.ai));
-        }
-      }
-    }
-    return emitted;
+    return;
   }
+  if (pl.coding) {
+    const isIndel = ref.length !== alt.length;
+    const edit = cdsEdit(ctx, r.pos, ref, alt);
+    if (edit && isIndel && ctx.hasStart && touchesStart(ctx, tr) && startRetained(ctx, tr, fetch)) {
+      add(new Set<Term>(['start_retained']), { strand: true });
+      return;
+    }
+    if (edit && isIndel && ctx.hasStart && touchesStart(ctx, pureIns ? { beg: r.pos, end: r.pos, ins: alt } : tr)) {
+      // an indel in the start codon: the start is lost (what follows is not translated from it)
+      add(new Set<Term>(['start_lost', ...pl.splice]), { strand: true });
+      return;
+    }
+    if (edit && !(isIndel && !pureIns && touchesCodingEdge(tx, tr))) {
+      const delta = edit.ins.length - (edit.c2 - edit.c1);
+      const k1 = Math.floor(Math.max(0, edit.c1) / 3);
+      const k2 = Math.floor((edit.c2 - 1) / 3);
+      const h: Hit = { rec: r, ai, ctx, edit, k1, k2, delta, spliceMerged: pl.splice };
+      let l = hits.get(tx);
+      if (!l) hits.set(tx, (l = []));
+      l.push(h);
+      return;
+    }
+    if (ref.length === alt.length) {
+      // substitution reaching past the coding sequence: its coding part, then the rest
+      const seg = tx.cds.find((c) => c.end >= tr.beg && c.beg <= tr.end)!;
+      const a0 = Math.max(seg.beg, r.pos), b0 = Math.min(seg.end, r.pos + ref.length - 1);
+      const e = cdsEdit(ctx, a0, ref.slice(a0 - r.pos, b0 - r.pos + 1), alt.slice(a0 - r.pos, b0 - r.pos + 1));
+      const eff = e ? codingEffect(ctx, [e]) : null;
+      if (eff) add(eff.terms, { strand: true });
+      const rest = new Set<Term>(pl.splice);
+      if (pl.utr5) rest.add('5_prime_utr');
+      if (pl.utr3) rest.add('3_prime_utr');
+      if (rest.size) add(rest);
+      return;
+    }
+    // coarse effect (crosses a coding edge, or an indel at an exon edge)
+    if (touchesStart(ctx, tr) && ctx.hasStart) {
+      if (startRetained(ctx, tr, fetch)) {
+        add(new Set<Term>(['start_retained']), { strand: true });
+        return;
+      }
+      t.add('start_lost');
+    }
+    let n = 0;
+    if (tr.end >= tr.beg) for (const c of tx.cds) n += Math.max(0, Math.min(c.end, tr.end) - Math.max(c.beg, tr.beg) + 1);
+    const insCoding = tr.end < tr.beg ? (tx.cds.some((c) => tr.beg - 1 >= c.beg && tr.beg <= c.end) ? tr.ins.length : 0) : tr.ins.length;
+    const d = insCoding - n;
+    if (d % 3 !== 0) t.add('frameshift');
+    else if (d < 0) t.add('inframe_deletion');
+    else if (d > 0) t.add('inframe_insertion');
+    else if (n > 0 && !t.has('start_lost')) t.add('coding_sequence');
+    if (ctx.hasStop && touchesStop(ctx, tr)) t.add('stop_lost');
+    if (!t.size) t.add(pl.utr5 ? '5_prime_utr' : pl.utr3 ? '3_prime_utr' : 'coding_sequence');
+    add(t);
+  } else if (pl.exonic) {
+    if (pl.utr5) t.add('5_prime_utr');
+    if (pl.utr3) t.add('3_prime_utr');
+    if (!pl.utr5 && !pl.utr3) t.add('coding_sequence');
+    add(t);
+  } else if (t.size) add(t);
+  else add(new Set<Term>(['intron']), { geneLevel: true });
+}
+
+/** Symbolic <INS>/<DUP>/<DEL> alleles: the transcripts they reach, with structural terms only. */
+function symbolic(r: Rec, alt: string, ai: number, model: GeneModel, vep: boolean): void {
+  const isIns = /^<(INS|DUP)/.test(alt);
+  const isDel = /^<DEL/.test(alt);
+  if (!isIns && !isDel) return;
+  const m = /(?:^|;)END=(\d+)/.exec(r.buf.toString('latin1', r.infoBeg, r.infoEnd));
+  const end = m ? Number(m[1]) - 1 : r.pos;
+  const ch: Change = isIns ? { beg: r.pos + 1, end: r.pos, ins: '' } : { beg: r.pos + 1, end: Math.max(r.pos + 1, end), ins: '' };
+  const lo = Math.min(ch.beg, ch.end), hi = Math.max(ch.beg, ch.end);
+  for (const tx of model.overlapping(r.chrom, lo, hi)) {
+    if (ch.end < ch.beg && (ch.beg <= tx.beg || ch.beg > tx.end)) continue;
+    const pl = place(tx, ch);
+    const t = new Set<Term>(pl.splice);
+    if (isIns) {
+      if (pl.coding) t.add('coding_sequence');
+      else if (pl.exonic && !tx.coding) t.add('non_coding');
+      else if (pl.utr5) t.add('5_prime_utr');
+      else if (pl.utr3) t.add('3_prime_utr');
+      t.add('feature_elongation');
+    } else t.add('feature_truncation');
+    note(r, entry(t, tx), ai);
+    if (vep) pushUnique(r.csq, vepEntry(alt, t, tx, null, r.pos, r.refRaw, ai));
+  }
+}
+
+/** Haplotype groups of a transcript's coding hits (shared codons, open frameshifts) and their entries. */
+function emitGroups(tx: Transcript, hs: Hit[], local: boolean, vep: boolean): Array<[Rec, string, number]> {
+  const emitted: Array<[Rec, string, number]> = [];
+  const groups: Hit[][] = [];
+  if (local) for (const h of hs) groups.push([h]);
+  else {
+    let cur: Hit[] = [];
+    let reach = -1;
+    let frame = 0;
+    for (const h of hs) {
+      if (cur.length && h.k1 <= reach && h.edit.c1 >= cur[cur.length - 1].edit.c2) {
+        cur.push(h);
+      } else {
+        if (cur.length) groups.push(cur);
+        cur = [h];
+        frame = 0;
+        reach = -1;
+      }
+      frame += h.delta;
+      // an open frameshift reaches to the end; once the frame is restored the group ends at this codon
+      reach = frame % 3 !== 0 ? Infinity : reach === Infinity ? h.k2 : Math.max(reach, h.k2);
+    }
+    if (cur.length) groups.push(cur);
+  }
+  // downstream groups: protein positions shift by upstream in-frame indels; after a new stop, prefix '*'
+  let shiftNt = 0;
+  let afterStop = false;
+  for (const g of groups) {
+    const ctx = g[0].ctx;
+    const eff = codingEffect(ctx, g.map((h) => h.edit), local ? 0 : Math.floor(shiftNt / 3));
+    if (!eff) continue;
+    const star = !local && afterStop ? '*' : '';
+    if (!local) {
+      shiftNt += g.reduce((n, h) => n + h.delta, 0);
+      if (eff.terms.has('stop_gained')) afterStop = true;
+    }
+    const owner = g[0];
+    const byRec = [...g].sort((a, b) => a.rec.idx - b.rec.idx || a.ai - b.ai);
+    const dna = byRec.map((h) => dnaOf(h.rec, h.ai)).join('+');
+    const splice = new Set<Term>();
+    for (const h of g) for (const s of h.spliceMerged) splice.add(s);
+    const terms = new Set<Term>(eff.terms);
+    const mergeSplice = terms.has('start_lost') || terms.has('stop_lost') || terms.has('stop_retained');
+    if (mergeSplice) for (const s of splice) terms.add(s);
+    emitted.push([owner.rec, star + entry(terms, tx, { aa: eff.aa, dna }), owner.ai]);
+    for (const h of g) {
+      if (h.rec !== owner.rec) emitted.push([h.rec, `@${owner.rec.pos + 1}`, h.ai]);
+      if (!mergeSplice && h.spliceMerged.size) emitted.push([h.rec, entry(h.spliceMerged, tx), h.ai]);
+      if (vep) {
+        // CSQ is per allele: its own effect on the transcript
+        const single = g.length === 1 ? eff : codingEffect(ctx, [h.edit]);
+        const own = new Set<Term>(single?.terms ?? terms);
+        for (const s of h.spliceMerged) own.add(s);
+        pushUnique(h.rec.csq, vepEntry(h.rec.alleles[h.ai]!.alt, own, tx, { ctx, edit: h.edit, aa: single?.aa ?? eff.aa }, h.rec.pos, h.rec.refRaw, h.ai));
+      }
+    }
+  }
+  return emitted;
 }

@@ -22,9 +22,15 @@ const TERM_BIT = new Map<Term, number>(TERM_ORDER.map((t, i) => [t, 1 << i]));
 /** Joined terms by bit set (TERM_ORDER has fewer than 31 terms); few distinct sets occur. */
 const joined = new Map<number, string>();
 
-export function joinTerms(ts: Iterable<Term>): string {
+/** The set of terms as a bit set (TERM_ORDER positions). */
+export function termMask(ts: Iterable<Term>): number {
   let m = 0;
   for (const t of ts) m |= TERM_BIT.get(t) ?? 0;
+  return m;
+}
+
+export function joinTerms(ts: Iterable<Term>): string {
+  const m = termMask(ts);
   let got = joined.get(m);
   if (got === undefined) {
     got = TERM_ORDER.filter((t) => m & TERM_BIT.get(t)!).join('&');
@@ -49,10 +55,30 @@ export function trimAllele(pos: number, ref: string, alt: string): Change {
 }
 
 const COMP: Record<string, string> = { A: 'T', C: 'G', G: 'C', T: 'A', N: 'N' };
+/** Complement by character code (anything but A, C, G, T, N → N). */
+const COMP_CODE = (() => {
+  const t = new Uint8Array(256).fill(78);
+  t[65] = 84;
+  t[67] = 71;
+  t[71] = 67;
+  t[84] = 65;
+  return t;
+})();
+let revBytes = Buffer.allocUnsafe(4096);
 export function revcomp(s: string): string {
-  let o = '';
-  for (let i = s.length - 1; i >= 0; i--) o += COMP[s[i]] ?? 'N';
-  return o;
+  const n = s.length;
+  if (n <= 16) {
+    let o = '';
+    for (let i = n - 1; i >= 0; i--) o += COMP[s[i]] ?? 'N';
+    return o;
+  }
+  if (revBytes.length < n) revBytes = Buffer.allocUnsafe(2 * n);
+  const out = revBytes;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(n - 1 - i);
+    out[i] = c < 256 ? COMP_CODE[c] : 78;
+  }
+  return out.toString('latin1', 0, n);
 }
 
 const BASES = 'TCAG';
@@ -70,17 +96,34 @@ const BASE_INDEX = (() => {
 })();
 const baseIndex = (c: number) => (c < 256 ? BASE_INDEX[c] : -1);
 
-/** Translation of whole codons (as translateCodon on each, without slicing them out). */
-export function translate(s: string, untilStop = false): string {
-  let o = '';
-  for (let i = 0; i + 3 <= s.length; i += 3) {
-    const a = baseIndex(s.charCodeAt(i)), b = baseIndex(s.charCodeAt(i + 1)), d = baseIndex(s.charCodeAt(i + 2));
-    const aa = a < 0 || b < 0 || d < 0 ? 'X' : AA[a * 16 + b * 4 + d];
-    o += aa;
-    if (untilStop && aa === '*') break;
+/** Amino acids of a long translation, as bytes (decoded once instead of a string per residue). */
+let aaBytes = Buffer.allocUnsafe(1024);
+
+/** Translation of the whole codons of s[from, to) (as translateCodon on each, without slicing them out). */
+export function translate(s: string, untilStop = false, from = 0, to = s.length): string {
+  if (to - from <= 12) {
+    let o = '';
+    for (let i = from; i + 3 <= to; i += 3) {
+      const a = baseIndex(s.charCodeAt(i)), b = baseIndex(s.charCodeAt(i + 1)), d = baseIndex(s.charCodeAt(i + 2));
+      const aa = a < 0 || b < 0 || d < 0 ? 'X' : AA[a * 16 + b * 4 + d];
+      o += aa;
+      if (untilStop && aa === '*') break;
+    }
+    return o;
   }
-  return o;
+  const n = Math.floor((to - from) / 3);
+  if (aaBytes.length < n) aaBytes = Buffer.allocUnsafe(2 * n);
+  const out = aaBytes;
+  let o = 0;
+  for (let i = from; i + 3 <= to; i += 3) {
+    const a = baseIndex(s.charCodeAt(i)), b = baseIndex(s.charCodeAt(i + 1)), d = baseIndex(s.charCodeAt(i + 2));
+    const c = a < 0 || b < 0 || d < 0 ? 88 /* X */ : AA_CODES[a * 16 + b * 4 + d];
+    out[o++] = c;
+    if (untilStop && c === 42 /* * */) break;
+  }
+  return out.toString('latin1', 0, o);
 }
+const AA_CODES = Uint8Array.from(AA, (c) => c.charCodeAt(0));
 
 /** Reference access: upper-case bases of [beg, end] (0-based inclusive). */
 export type FetchSeq = (chrom: string, beg: number, end: number) => string;
@@ -254,36 +297,42 @@ export function place(tx: Transcript, ch: Change): Placement {
 export function codingEffect(ctx: TxContext, edits: CdsEdit[], altShift = 0): { terms: Set<Term>; aa: string } | null {
   if (!edits.length) return null;
   const R = ctx.cds;
-  const es = [...edits].sort((a, b) => a.c1 - b.c1);
-  let S = '';
+  const es = edits.length === 1 ? edits : [...edits].sort((a, b) => a.c1 - b.c1);
+  // the altered CDS is R[0, c1) followed by `rest` (kept as pieces: only windows of it are made)
+  const rest = new AltPieces(R);
   let p = 0;
-  for (const e of es) {
+  for (let i = 0; i < es.length; i++) {
+    const e = es[i];
     if (e.c1 < p) return null; // overlapping edits on one haplotype
-    S += R.slice(Math.max(0, p), Math.max(0, e.c1)) + e.ins;
+    if (i > 0) rest.range(Math.max(0, p), Math.max(0, e.c1));
+    rest.text(e.ins);
     p = e.c2;
   }
-  S += R.slice(p);
+  rest.range(p < 0 ? Math.max(0, R.length + p) : p, R.length);
   const c1 = Math.max(0, es[0].c1);
-  const c2 = Math.max(...es.map((e) => e.c2));
-  const delta = S.length - R.length;
+  let c2 = es[0].c2;
+  for (let i = 1; i < es.length; i++) if (es[i].c2 > c2) c2 = es[i].c2;
+  const delta = c1 + rest.length - R.length;
+  /** The altered CDS from `from` (at most c1), `len` bases of it at most. */
+  const alt = (from: number, len: number) => (len <= c1 - from ? R.slice(from, from + Math.max(0, len)) : R.slice(from, c1) + rest.take(len - (c1 - from)));
   const terms = new Set<Term>();
-  const nIns = es.reduce((n, e) => n + e.ins.length, 0);
-  const nDel = es.reduce((n, e) => n + (e.c2 - e.c1), 0);
   const isIndel = es.some((e) => e.ins.length !== e.c2 - e.c1);
   // first codon: for a pure insertion at a codon boundary, the codon before it
   let k1 = Math.floor(c1 / 3);
   if (c2 === c1 && c1 % 3 === 0 && c1 > 0) k1--;
   if (delta % 3 !== 0) {
     terms.add('frameshift');
-    const refAA = translate(R.slice(3 * k1), true);
-    const altAA = translate(S.slice(3 * k1), true);
+    const refAA = translate(R, true, 3 * k1);
+    // translated until a stop: usually near, so a window is tried before the whole rest
+    let altAA = translate(alt(3 * k1, 600), true);
+    if (altAA.length === 200 && altAA[199] !== '*') altAA = translate(alt(3 * k1, Infinity), true);
     // a frameshift starting in the stop codon keeps or loses it
     if (refAA[0] === '*') terms.add(altAA[0] === '*' ? 'stop_retained' : 'stop_lost');
     return { terms, aa: `${k1 + 1}${refAA}>${k1 + 1 + altShift}${altAA}` };
   }
   const k2 = c2 > c1 ? Math.floor((c2 - 1) / 3) : k1;
   const refWin = R.slice(3 * k1, 3 * (k2 + 1));
-  const altWin = S.slice(3 * k1, 3 * (k2 + 1) + delta);
+  const altWin = alt(3 * k1, Math.max(0, 3 * (k2 + 1) + delta - 3 * k1));
   const refAA = translate(refWin);
   const altAA = translate(altWin);
   // was the frame open between the first and the last edit (compensating frameshifts)?
@@ -323,6 +372,40 @@ export function codingEffect(ctx: TxContext, edits: CdsEdit[], altShift = 0): { 
   }
   const aa = refAA === altAA ? `${k1 + 1}${refAA}` : `${k1 + 1}${refAA}>${k1 + 1 + altShift}${altAA}`;
   return { terms, aa };
+}
+
+/** A sequence made of ranges of `R` and inserted texts, of which prefixes are taken. */
+class AltPieces {
+  private readonly parts: Array<string | number> = [];
+  length = 0;
+  constructor(private readonly R: string) {}
+  range(b: number, e: number): void {
+    if (e <= b) return;
+    this.parts.push(b, e);
+    this.length += e - b;
+  }
+  text(t: string): void {
+    if (!t) return;
+    this.parts.push(t);
+    this.length += t.length;
+  }
+  /** The first `n` characters (all when n is larger). */
+  take(n: number): string {
+    let out = '';
+    for (let i = 0; i < this.parts.length && n > 0; i++) {
+      const x = this.parts[i];
+      if (typeof x === 'string') {
+        out += x.length <= n ? x : x.slice(0, n);
+        n -= x.length;
+      } else {
+        const e = this.parts[++i] as number;
+        const m = Math.min(n, e - x);
+        out += this.R.slice(x, x + m);
+        n -= m;
+      }
+    }
+    return out;
+  }
 }
 
 /** Genomic [beg, end] of the start codon (ATG) on the transcript's strand. */

@@ -193,6 +193,22 @@ export class BaseWindow {
     return name === this.name && b >= this.beg && e <= this.end;
   }
 
+  /** Upper-cased sequence of [beg, end] (must lie in the window), as `IndexedFasta.fetch` gives it. */
+  text(beg: number, end: number): string {
+    const e = this.e;
+    const out = Buffer.allocUnsafe(end - beg + 1);
+    let o = 0;
+    let p = beg;
+    while (p <= end) {
+      const lineEnd = Math.min(end, (Math.floor(p / e.lineBases) + 1) * e.lineBases - 1);
+      const src = e.offset + Math.floor(p / e.lineBases) * e.lineWidth + (p % e.lineBases) - this.b0;
+      const stop = src + lineEnd - p + 1;
+      for (let i = src; i < stop; i++) out[o++] = this.buf[i];
+      p = lineEnd + 1;
+    }
+    return out.toString('latin1', 0, o).toUpperCase();
+  }
+
   /** Upper-cased character code of the base at `pos` (must lie in the window). */
   code(pos: number): number {
     const c = this.buf[this.e.offset + Math.floor(pos / this.e.lineBases) * this.e.lineWidth + (pos % this.e.lineBases) - this.b0];

@@ -45,6 +45,11 @@ export interface GeneModel {
   overlapping(chrom: string, beg: number, end: number): Transcript[];
   /** The largest end of the transcripts `overlapping` would return, or -1 when there are none (allocates nothing). */
   reach(chrom: string, beg: number, end: number): number;
+  /**
+   * `reach` on one chromosome for queries that mostly come in ascending order (records of a
+   * sorted VCF): a cursor moves forward instead of a search per query (any order stays correct).
+   */
+  reacher(chrom: string): (beg: number, end: number) => number;
 }
 
 /** Short biotype name as bcftools prints it. */
@@ -127,6 +132,90 @@ function parseGtfAttrs(s: string): Map<string, string> {
   return m;
 }
 
+/** A GFF coordinate as `Number` reads it (plain digits without making a number from a string). */
+function gffNumber(t: string): number {
+  if (t.length === 0 || t.length > 15) return Number(t);
+  let v = 0;
+  for (let i = 0; i < t.length; i++) {
+    const d = t.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number(t);
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/** What the rows of a gene model file gather. */
+interface GffState {
+  file: string;
+  fmt: 'gff3' | 'gtf';
+  genes: Map<string, RawGene>;
+  txs: Map<string, RawTx>;
+  children: Array<{ parent: string; type: string; iv: CdsSegment; strand: Strand; chrom: string; line: number }>;
+}
+
+/** One line of a GFF3/GTF file. */
+function readGffLine(st: GffState, line: string, lineNo: number): void {
+  const { file, fmt, genes, txs, children } = st;
+  if (!line || line[0] === '#') return;
+  // the 9 columns by their tabs (no array of all of them: most are not needed)
+  const t0 = line.indexOf('\t'), t1 = line.indexOf('\t', t0 + 1), t2 = line.indexOf('\t', t1 + 1), t3 = line.indexOf('\t', t2 + 1);
+  const t4 = line.indexOf('\t', t3 + 1), t5 = line.indexOf('\t', t4 + 1), t6 = line.indexOf('\t', t5 + 1), t7 = line.indexOf('\t', t6 + 1);
+  if (t0 < 0 || t1 < 0 || t2 < 0 || t3 < 0 || t4 < 0 || t5 < 0 || t6 < 0 || t7 < 0) {
+    throw new InputError('bad_gff', `expected 9 columns, found ${line.split('\t').length}`, { file, line: lineNo });
+  }
+  const t8 = line.indexOf('\t', t7 + 1);
+  const c0 = line.slice(0, t0);
+  const type = line.slice(t1 + 1, t2);
+  const begText = line.slice(t2 + 1, t3), endText = line.slice(t3 + 1, t4);
+  const beg = Math.max(0, gffNumber(begText) - 1), end = gffNumber(endText) - 1;
+  if (!Number.isInteger(beg) || !Number.isInteger(end) || end < beg) throw new InputError('bad_gff', `bad coordinates ${begText}-${endText}`, { file, line: lineNo, field: 'start/end' });
+  const sc = t6 === t5 + 2 ? line.charCodeAt(t5 + 1) : 0;
+  const strand = sc === 43 ? '+' : sc === 45 ? '-' : null;
+  const pc = t7 === t6 + 2 ? line.charCodeAt(t6 + 1) : 0;
+  const phase = pc === 46 ? 0 : pc >= 48 && pc <= 50 ? pc - 48 : Number(line.slice(t6 + 1, t7));
+  if (!(phase === 0 || phase === 1 || phase === 2)) throw new InputError('bad_gff', `bad phase ${JSON.stringify(line.slice(t6 + 1, t7))}`, { file, line: lineNo, field: 'phase' });
+  const attrs = line.slice(t7 + 1, t8 < 0 ? line.length : t8);
+  if (fmt === 'gff3') {
+    const a = new GffAttrs(attrs);
+    const id = a.get('ID');
+    const parent = a.get('Parent');
+    if (type === 'gene' || type.endsWith('_gene') || (id && id.startsWith('gene:'))) {
+      if (!id) return;
+      const gid = stripPrefix(id);
+      genes.set(gid, { id: gid, name: a.get('Name') ?? null, biotype: a.get('biotype') ?? a.get('gene_biotype') ?? null });
+      return;
+    }
+    if (type === 'exon' || type === 'CDS' || type === 'five_prime_UTR' || type === 'three_prime_UTR' || type === 'stop_codon' || type === 'start_codon') {
+      if (!parent) throw new InputError('bad_gff', `${type} without Parent`, { file, line: lineNo, field: 'Parent' });
+      if (!strand) throw new InputError('bad_gff', `${type} without strand`, { file, line: lineNo, field: 'strand' });
+      for (const p of parent.indexOf(',') < 0 ? [parent] : parent.split(',')) children.push({ parent: stripPrefix(p), type, iv: { beg, end, phase }, strand, chrom: c0, line: lineNo });
+      return;
+    }
+    if (id && (id.startsWith('transcript:') || TX_TYPES.has(type) || (parent && parent.startsWith('gene:')))) {
+      const tid = stripPrefix(id);
+      txs.set(tid, newTx(tid, c0, strand, parent ? stripPrefix(parent.split(',')[0]) : null, a.get('biotype') ?? a.get('transcript_biotype') ?? null, type, lineNo, beg, end, a.get('Name') ?? null));
+    }
+  } else {
+    const a = parseGtfAttrs(attrs);
+    const gid = a.get('gene_id');
+    const tid = a.get('transcript_id');
+    if (type === 'gene') {
+      if (gid) genes.set(gid, { id: gid, name: a.get('gene_name') ?? null, biotype: a.get('gene_type') ?? a.get('gene_biotype') ?? null });
+      return;
+    }
+    if (!tid) return;
+    if (gid && !genes.has(gid)) genes.set(gid, { id: gid, name: a.get('gene_name') ?? null, biotype: a.get('gene_type') ?? a.get('gene_biotype') ?? null });
+    if (type === 'transcript') {
+      txs.set(tid, newTx(tid, c0, strand, gid ?? null, a.get('transcript_type') ?? a.get('transcript_biotype') ?? null, type, lineNo, beg, end, null));
+      return;
+    }
+    if (!strand) throw new InputError('bad_gff', `${type} without strand`, { file, line: lineNo, field: 'strand' });
+    if (!txs.has(tid)) txs.set(tid, newTx(tid, c0, strand, gid ?? null, a.get('transcript_type') ?? a.get('transcript_biotype') ?? null, 'transcript', lineNo, beg, end, null));
+    const t = type === 'UTR' || type === 'five_prime_utr' || type === 'three_prime_utr' ? (type === 'five_prime_utr' ? 'five_prime_UTR' : type === 'three_prime_utr' ? 'three_prime_UTR' : 'UTR') : type;
+    if (t === 'exon' || t === 'CDS' || t === 'UTR' || t === 'five_prime_UTR' || t === 'three_prime_UTR' || t === 'stop_codon') children.push({ parent: tid, type: t, iv: { beg, end, phase }, strand, chrom: c0, line: lineNo });
+  }
+}
+
 /** Loads a GFF3 (default) or GTF (`.gtf`, `.gtf.gz`, or format 'gtf') gene model. */
 export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Promise<GeneModel> {
   const fmt = format ?? (/\.gtf(\.gz)?$/i.test(file) ? 'gtf' : 'gff3');
@@ -134,58 +223,10 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
   const txs = new Map<string, RawTx>();
   const children: Array<{ parent: string; type: string; iv: CdsSegment; strand: Strand; chrom: string; line: number }> = [];
   let lineNo = 0;
+  const st: GffState = { file, fmt, genes, txs, children };
   for await (const batch of lineBatches(file, 'utf8')) {
-    for (const line of batch) {
-      lineNo++;
-      if (!line || line[0] === '#') continue;
-      const c = line.split('\t');
-      if (c.length < 9) throw new InputError('bad_gff', `expected 9 columns, found ${c.length}`, { file, line: lineNo });
-      const type = c[2];
-      const beg = Math.max(0, Number(c[3]) - 1), end = Number(c[4]) - 1;
-      if (!Number.isInteger(beg) || !Number.isInteger(end) || end < beg) throw new InputError('bad_gff', `bad coordinates ${c[3]}-${c[4]}`, { file, line: lineNo, field: 'start/end' });
-      const strand = c[6] === '+' || c[6] === '-' ? (c[6] as Strand) : null;
-      const phase = c[7] === '.' ? 0 : Number(c[7]);
-      if (!(phase === 0 || phase === 1 || phase === 2)) throw new InputError('bad_gff', `bad phase ${JSON.stringify(c[7])}`, { file, line: lineNo, field: 'phase' });
-      if (fmt === 'gff3') {
-        const a = new GffAttrs(c[8]);
-        const id = a.get('ID');
-        const parent = a.get('Parent');
-        if (type === 'gene' || type.endsWith('_gene') || (id && id.startsWith('gene:'))) {
-          if (!id) continue;
-          const gid = stripPrefix(id);
-          genes.set(gid, { id: gid, name: a.get('Name') ?? null, biotype: a.get('biotype') ?? a.get('gene_biotype') ?? null });
-          continue;
-        }
-        if (type === 'exon' || type === 'CDS' || type === 'five_prime_UTR' || type === 'three_prime_UTR' || type === 'stop_codon' || type === 'start_codon') {
-          if (!parent) throw new InputError('bad_gff', `${type} without Parent`, { file, line: lineNo, field: 'Parent' });
-          if (!strand) throw new InputError('bad_gff', `${type} without strand`, { file, line: lineNo, field: 'strand' });
-          for (const p of parent.indexOf(',') < 0 ? [parent] : parent.split(',')) children.push({ parent: stripPrefix(p), type, iv: { beg, end, phase }, strand, chrom: c[0], line: lineNo });
-          continue;
-        }
-        if (id && (id.startsWith('transcript:') || TX_TYPES.has(type) || (parent && parent.startsWith('gene:')))) {
-          const tid = stripPrefix(id);
-          txs.set(tid, newTx(tid, c[0], strand, parent ? stripPrefix(parent.split(',')[0]) : null, a.get('biotype') ?? a.get('transcript_biotype') ?? null, type, lineNo, beg, end, a.get('Name') ?? null));
-        }
-      } else {
-        const a = parseGtfAttrs(c[8]);
-        const gid = a.get('gene_id');
-        const tid = a.get('transcript_id');
-        if (type === 'gene') {
-          if (gid) genes.set(gid, { id: gid, name: a.get('gene_name') ?? null, biotype: a.get('gene_type') ?? a.get('gene_biotype') ?? null });
-          continue;
-        }
-        if (!tid) continue;
-        if (gid && !genes.has(gid)) genes.set(gid, { id: gid, name: a.get('gene_name') ?? null, biotype: a.get('gene_type') ?? a.get('gene_biotype') ?? null });
-        if (type === 'transcript') {
-          txs.set(tid, newTx(tid, c[0], strand, gid ?? null, a.get('transcript_type') ?? a.get('transcript_biotype') ?? null, type, lineNo, beg, end, null));
-          continue;
-        }
-        if (!strand) throw new InputError('bad_gff', `${type} without strand`, { file, line: lineNo, field: 'strand' });
-        if (!txs.has(tid)) txs.set(tid, newTx(tid, c[0], strand, gid ?? null, a.get('transcript_type') ?? a.get('transcript_biotype') ?? null, 'transcript', lineNo, beg, end, null));
-        const t = type === 'UTR' || type === 'five_prime_utr' || type === 'three_prime_utr' ? (type === 'five_prime_utr' ? 'five_prime_UTR' : type === 'three_prime_utr' ? 'three_prime_UTR' : 'UTR') : type;
-        if (t === 'exon' || t === 'CDS' || t === 'UTR' || t === 'five_prime_UTR' || t === 'three_prime_UTR' || t === 'stop_codon') children.push({ parent: tid, type: t, iv: { beg, end, phase }, strand, chrom: c[0], line: lineNo });
-      }
-    }
+    // one call per line: the line's work compiles as a function of its own, not as the loop of this long one
+    for (const line of batch) readGffLine(st, line, ++lineNo);
   }
 
   for (const ch of children) {
@@ -329,6 +370,22 @@ export function indexModel(transcripts: Transcript[]): GeneModel {
       let r = -1;
       for (let i = first(e, beg); i < e.tx.length && e.tx[i].beg <= end; i++) if (e.tx[i].end >= beg && e.tx[i].end > r) r = e.tx[i].end;
       return r;
+    },
+    reacher(chrom) {
+      const e = by.get(chrom);
+      if (!e) return () => -1;
+      const { tx, maxEnd } = e;
+      let at = 0;
+      let lastBeg = -1;
+      return (beg, end) => {
+        // `at` = first index whose running max end >= beg
+        if (beg < lastBeg) at = first(e, beg);
+        else while (at < maxEnd.length && maxEnd[at] < beg) at++;
+        lastBeg = beg;
+        let r = -1;
+        for (let i = at; i < tx.length && tx[i].beg <= end; i++) if (tx[i].end >= beg && tx[i].end > r) r = tx[i].end;
+        return r;
+      };
     },
   };
 }

@@ -3,7 +3,7 @@
  * with Sequence Ontology term names and the impact classes of the Ensembl VEP documentation.
  * HGVS is given for coding substitutions and simple coding indels.
  */
-import { type Term, translate, type TxContext } from './consequence.js';
+import { type Term, termMask, translate, type TxContext } from './consequence.js';
 import type { Transcript } from './genemodel.js';
 
 export const CSQ_FIELDS = ['Allele', 'Consequence', 'IMPACT', 'SYMBOL', 'Gene', 'Feature', 'BIOTYPE', 'HGVSc', 'HGVSp'] as const;
@@ -80,7 +80,11 @@ const AA3: Record<string, string> = {
   A: 'Ala', R: 'Arg', N: 'Asn', D: 'Asp', C: 'Cys', Q: 'Gln', E: 'Glu', G: 'Gly', H: 'His', I: 'Ile', L: 'Leu', K: 'Lys',
   M: 'Met', F: 'Phe', P: 'Pro', S: 'Ser', T: 'Thr', W: 'Trp', Y: 'Tyr', V: 'Val', '*': 'Ter', X: 'Xaa',
 };
-const three = (s: string) => [...s].map((c) => AA3[c] ?? 'Xaa').join('');
+const three = (s: string) => {
+  let o = '';
+  for (const c of s) o += AA3[c] ?? 'Xaa';
+  return o;
+};
 
 /** HGVS p. from a BCSQ amino-acid change (`56R>56C`, `145L`, `3GLGLW>3W`, frameshifts). */
 export function hgvsp(txId: string, aa: string, so: string[], next = ''): string {
@@ -154,21 +158,38 @@ export function hgvsc(ctx: TxContext, edit: { c1: number; c2: number; ins: strin
 }
 
 /** SO terms of a set of BCSQ terms, most severe first, with their impact; few distinct sets occur, so they are kept. */
-const soCache = new Map<string, { so: string[]; text: string; impact: Impact }>();
-function soTermsOf(terms: Term[]): { so: string[]; text: string; impact: Impact } {
-  const key = terms.join(',');
+const soCache = new Map<number, { so: string[]; text: string; impact: Impact }>();
+function soTermsOf(terms: Iterable<Term>): { so: string[]; text: string; impact: Impact } {
+  // the result depends on the set of terms only
+  const key = termMask(terms);
   let got = soCache.get(key);
   if (!got) {
-    const so = [...new Set(terms.map((t) => SO_TERM[t]))].sort((a, b) => (RANK.get(a) ?? 99) - (RANK.get(b) ?? 99));
+    const so = [...new Set([...terms].map((t) => SO_TERM[t]))].sort((a, b) => (RANK.get(a) ?? 99) - (RANK.get(b) ?? 99));
     got = { so, text: so.join('&'), impact: impactOf(so) };
     soCache.set(key, got);
   }
   return got;
 }
 
+/** VEP's allele: the ALT without the shared leading base for indels. */
+export function vepAllele(alt: string, ref: string): string {
+  return ref.length !== alt.length && ref[0] === alt[0] ? alt.slice(1) || '-' : alt;
+}
+
+/**
+ * What follows the allele in a CSQ entry without HGVS (`|Consequence|IMPACT|…|BIOTYPE||`),
+ * escaped as `vepEntry` escapes: `vepAllele(alt, ref) + vepTail(terms, tx)` is the entry of a
+ * base allele, so callers can keep it per transcript.
+ */
+export function vepTail(terms: Iterable<Term>, tx: Transcript): string {
+  const { text: soText, impact } = soTermsOf(terms);
+  const e = ['', soText, impact, tx.geneName, tx.geneId, tx.id, tx.biotype, '', ''].join('|');
+  return e.indexOf('=') < 0 ? e : e.replace(/=/g, '%3D');
+}
+
 /** One CSQ entry. `coding` carries the allele's own CDS edit and amino-acid change when it is coding. */
 export function vepEntry(
-  alt: string, terms: Term[], tx: Transcript, coding: { ctx: TxContext; edit: { c1: number; c2: number; ins: string }; aa: string } | null,
+  alt: string, terms: Iterable<Term>, tx: Transcript, coding: { ctx: TxContext; edit: { c1: number; c2: number; ins: string }; aa: string } | null,
   _pos: number, ref: string, _ai: number,
 ): string {
   const { so, text: soText, impact } = soTermsOf(terms);
@@ -177,7 +198,7 @@ export function vepEntry(
   if (ref.length !== alt.length && ref[0] === alt[0]) allele = alt.slice(1) || '-';
   const hc = coding ? hgvsc(coding.ctx, coding.edit) : '';
   let next = '';
-  if (coding) {
+  if (coding && hc) {
     const m = /^(\d+)([A-Z*]+)/.exec(coding.aa);
     if (m) next = translate(coding.ctx.cds.slice((Number(m[1]) - 1 + m[2].length) * 3, (Number(m[1]) + m[2].length) * 3));
   }

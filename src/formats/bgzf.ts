@@ -218,6 +218,14 @@ export class BgzfWriter {
   }
 }
 
+/** One BGZF block of `data` (at most BGZF_MAX_BLOCK_DATA bytes), compressed in this thread. */
+export function bgzfBlockSync(data: Uint8Array, level = 6): Buffer {
+  const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  let c = zlib.deflateRawSync(raw, { level });
+  if (!fits(c)) c = zlib.deflateRawSync(raw, { level: 0 });
+  return frameBlock(raw, c);
+}
+
 /** Compresses a whole buffer to BGZF in memory (small data, tests). */
 export async function bgzfCompress(data: Uint8Array, opts: BgzfWriterOptions = {}): Promise<Buffer> {
   const sink = new MemorySink();

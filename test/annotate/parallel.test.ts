@@ -73,6 +73,40 @@ describe('annotate on a pool', () => {
     expect((await run('pool-local.vcf', { pool, taskRecords: 5, local: true })).bytes.equals(local1.bytes)).toBe(true);
   });
 
+  it('cuts BGZF blocks by the text alone: any task size and thread count, a long run of equal lines too', async () => {
+    const data = lines.slice(2);
+    // one record many times (1.2 MB of equal lines: no line in it ends a block segment, so the segment is cut in whole blocks)
+    const dup = data[200].replace(/\t\.\tGT\t/, `\t${'D'.repeat(90)}\tGT\t`);
+    const f = join(dir, 'long.vcf');
+    writeFileSync(f, [...lines.slice(0, 2), ...data.slice(0, 201), ...Array<string>(12000).fill(dup), ...data.slice(201)].join('\n') + '\n');
+    const out = async (name: string, extra: Partial<Parameters<typeof annotateVcf>[0]>) => {
+      await annotateVcf({ reference: fa, gff, vcf: f, out: join(dir, name), ...extra });
+      return readFileSync(join(dir, name));
+    };
+    const plain = await out('long.vcf.out', { threads: 1 });
+    const one = await out('long1.vcf.gz', { threads: 1 });
+    expect(gunzipSync(one).equals(plain)).toBe(true);
+    expect((await out('long1s.vcf.gz', { threads: 1, taskRecords: 3001 })).equals(one)).toBe(true);
+    // workers compress (a caller's pool; three threads of our own), a worker of our own compresses (two threads)
+    expect((await out('long2.vcf.gz', { pool, taskRecords: 2000 })).equals(one)).toBe(true);
+    expect((await out('long3.vcf.gz', { threads: 3, taskRecords: 2500 })).equals(one)).toBe(true);
+    expect((await out('long4.vcf.gz', { threads: 2, taskRecords: 1500 })).equals(one)).toBe(true);
+    // uncompressed block sizes (ISIZE): the long run gives full blocks, the rest smaller ones
+    const sizes: number[] = [];
+    for (let i = 0; i < one.length; ) {
+      const bsize = one.readUInt16LE(i + 16) + 1;
+      sizes.push(one.readUInt32LE(i + bsize - 4));
+      i += bsize;
+    }
+    expect(sizes.filter((n) => n === 0xff00).length).toBeGreaterThanOrEqual(15);
+    expect(sizes.filter((n) => n > 0 && n < 0xff00).length).toBeGreaterThan(0);
+    // another level: other bytes, the same text
+    const level9 = await out('long9.vcf.gz', { threads: 1, level: 9 });
+    expect(level9.equals(one)).toBe(false);
+    expect(gunzipSync(level9).equals(plain)).toBe(true);
+    await expect(annotateVcf({ reference: fa, gff, vcf: f, out: join(dir, 'bad.vcf.gz'), level: 10 })).rejects.toBeInstanceOf(InputError);
+  });
+
   it('reports the first bad record, as one thread does, from a worker or from the reader', async () => {
     /** The error of a one-thread run and of a pool run on the same file. */
     const errorsOf = async (name: string, body: string[]) => {

@@ -22,6 +22,7 @@ interface AnnotateFlags {
   vep: boolean;
   known: KnownDbSpec[];
   threads: number;
+  level?: number;
 }
 
 export function register(program: Command): void {
@@ -35,6 +36,7 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'output VCF (.vcf, or .vcf.gz for BGZF)')
     .option('--local', 'one record at a time: no compound (same-haplotype) consequences')
     .option('--no-vep', 'do not write the VEP-style INFO/CSQ field')
+    .option('--level <n>', 'BGZF compression level of a .gz output (zlib 0-9; default 5)', (v: string) => Number(v))
     .option(
       '--known <NAME=db.vcf.gz[:FIELD,…]>',
       'known-variant database (tabix-indexed VCF, path or http(s) URL): ID and INFO/NAME_FIELD copied on allele match after normalisation; repeatable',
@@ -57,6 +59,7 @@ export function register(program: Command): void {
       vep: flags.vep,
       known: flags.known,
       threads,
+      ...(flags.level !== undefined ? { level: flags.level } : {}),
     });
     out(`annotated ${stats.annotated} of ${stats.records} records → ${flags.out}`);
     for (const k of stats.known ?? []) {
