@@ -95,15 +95,8 @@ export function pileupBases(
   let recBytes = 0;
   for (const i of reads) recBytes += records[i].length;
   const module = callerModule();
-  // The module's static area ends at __heap_base; read it from a throwaway instance on a
-  // one-page memory (instantiation is cheap next to compiling, which is cached).
-  const heapBase = probeHeapBase(module);
-  let at = align8(heapBase);
-  const take = (bytes: number): number => {
-    const p = at;
-    at = align8(at + bytes);
-    return p;
-  };
+  const heap = heapLayout(module);
+  const take = heap.take;
   const lutAt = take(lut.byteLength);
   const puAt = take(PILEUP_STRUCT_BYTES);
   const offAt = take(4 * n);
@@ -116,7 +109,7 @@ export function pileupBases(
   const depthAt = take(4 * L);
   const mq2At = take(8 * L);
   const recAt = take(recBytes);
-  const memory = new WA.Memory({ initial: Math.ceil(at / PAGE) + 1, maximum: 65536 });
+  const memory = new WA.Memory({ initial: Math.ceil(heap.end() / PAGE) + 1, maximum: 65536 });
   const ex = new WA.Instance(module, imports(memory)).exports as CallerExports;
   if (ex.gc_abi() !== PILEUP_STRUCT_BYTES) throw new GenolakeError('KERNEL_ABI', 'caller.wasm does not match this host (gc_abi)');
   const buf = memory.buffer;
@@ -145,6 +138,24 @@ export function pileupBases(
   };
 }
 
+/**
+ * Lays out a call's buffers one after another (8-byte aligned) above the module's static
+ * area; `end()` is where the memory must reach.
+ */
+function heapLayout(module: WasmModule): { take(bytes: number): number; end(): number } {
+  let at = align8(probeHeapBase(module));
+  return {
+    take(bytes: number): number {
+      const p = at;
+      at = align8(at + bytes);
+      return p;
+    },
+    end: () => at,
+  };
+}
+
+// The module's static area ends at __heap_base; read it from a throwaway instance on a
+// one-page memory (instantiation is cheap next to compiling, which is cached).
 let heapBaseCache: number | undefined;
 function probeHeapBase(module: WasmModule): number {
   if (heapBaseCache === undefined) {
@@ -188,12 +199,8 @@ export function realignReads(b: RealignBatch, file: string): Float64Array {
   let maxHap = 0;
   for (let h = 1; h < b.haps.length; h += 2) maxHap = Math.max(maxHap, b.haps[h]);
   const module = callerModule();
-  let at = align8(probeHeapBase(module));
-  const take = (bytes: number): number => {
-    const p = at;
-    at = align8(at + bytes);
-    return p;
-  };
+  const heap = heapLayout(module);
+  const take = heap.take;
   const outAt = take(8 * b.nOut);
   const scratchAt = take(8 * 6 * (maxHap + 1));
   const offAt = take(4 * nRec);
@@ -203,7 +210,7 @@ export function realignReads(b: RealignBatch, file: string): Float64Array {
   const segAt = take(SEG_BYTES);
   const hapSeqAt = take(b.hapSeq.length);
   const recAt = take(recBytes);
-  const memory = new WA.Memory({ initial: Math.ceil(at / PAGE) + 1, maximum: 65536 });
+  const memory = new WA.Memory({ initial: Math.ceil(heap.end() / PAGE) + 1, maximum: 65536 });
   const ex = new WA.Instance(module, imports(memory)).exports as CallerExports;
   if (ex.gc_abi() !== PILEUP_STRUCT_BYTES) throw new GenolakeError('KERNEL_ABI', 'caller.wasm does not match this host (gc_abi)');
   const buf = memory.buffer;
@@ -254,17 +261,13 @@ export function genotypeSites(reqs: readonly GenotypeRequest[], nSamples: number
     else for (const s of r.samples) nData += 1 + s.liks.length * (n + 1);
   }
   const module = callerModule();
-  let at = align8(probeHeapBase(module));
-  const take = (bytes: number): number => {
-    const p = at;
-    at = align8(at + bytes);
-    return p;
-  };
+  const heap = heapLayout(module);
+  const take = heap.take;
   const sitesAt = take(GSITE_BYTES * reqs.length);
   const dataAt = take(8 * nData);
   const outAt = take(4 * nOut);
   const qualAt = take(8 * reqs.length);
-  const memory = new WA.Memory({ initial: Math.ceil(at / PAGE) + 1, maximum: 65536 });
+  const memory = new WA.Memory({ initial: Math.ceil(heap.end() / PAGE) + 1, maximum: 65536 });
   const ex = new WA.Instance(module, imports(memory)).exports as CallerExports;
   const buf = memory.buffer;
   const view = new DataView(buf);

@@ -2,22 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { register as registerAlign } from '../../src/cli/commands/align.js';
-import { register as registerIndex } from '../../src/cli/commands/build-index.js';
+import { alignProgram as program } from './program.js';
 import { InputError } from '../../src/util/errors.js';
 import { makeGenome } from '../../benchmarks/lib/refgen.mjs';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-align-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function program(): Command {
-  const p = new Command('genolake').exitOverride();
-  registerIndex(p);
-  registerAlign(p);
-  return p;
-}
 
 describe('genolake index / genolake align commands', () => {
   it('index then align (paired, with a read group) from the command line', async () => {

@@ -8,24 +8,16 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { alignToSam } from '../../src/align/align.js';
 import { buildIndex, INDEX_FILE, loadIndex, partFile, planParts } from '../../src/align/index-file.js';
-import { register as registerAlign } from '../../src/cli/commands/align.js';
-import { register as registerIndex } from '../../src/cli/commands/build-index.js';
+import { alignProgram as program } from './program.js';
 import { buildReference, writeReference } from '../../src/sim/index.js';
 import { inputErrorOf } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-split-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function program(): Command {
-  const p = new Command('genolake').exitOverride();
-  registerIndex(p);
-  registerAlign(p);
-  return p;
-}
 
 async function cli(args: string[]): Promise<string> {
   const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
