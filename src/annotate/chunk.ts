@@ -19,7 +19,7 @@
 import { BGZF_MAX_BLOCK_DATA, bgzfBlockSync } from '../formats/bgzf.js';
 import { InputError } from '../util/errors.js';
 import {
-  cdsEdit, codingEffect, type Change, type FetchSeq, joinTerms, place, startRetained, type Term, touchesCodingEdge, touchesStart, touchesStop, trimAllele, TxContext,
+  cdsEdit, codingEffect, type Change, type FetchSeq, joinTerms, place, startRetained, symbolicInsertionTerms, type Term, touchesCodingEdge, touchesStart, touchesStop, trimAllele, TxContext,
 } from './consequence.js';
 import { type BaseWindow, IndexedFasta } from './fasta.js';
 import { type CdsSegment, type GeneModel, indexModel, type Interval, loadGeneModel, type Strand, type Transcript } from './genemodel.js';
@@ -1058,21 +1058,23 @@ function symbolic(r: Rec, alt: string, ai: number, model: GeneModel, vep: boolea
   const isIns = /^<(INS|DUP)/.test(alt);
   const isDel = /^<DEL/.test(alt);
   if (!isIns && !isDel) return;
+  if (isIns) {
+    for (const tx of model.overlapping(r.chrom, r.pos, r.pos + 1)) {
+      const t = symbolicInsertionTerms(tx, r.pos);
+      if (!t) continue;
+      t.add('feature_elongation');
+      note(r, entry(t, tx), ai);
+      if (vep) pushUnique(r.csq, vepEntry(alt, t, tx, null, r.pos, r.refRaw, ai));
+    }
+    return;
+  }
   const m = /(?:^|;)END=(\d+)/.exec(r.buf.toString('latin1', r.infoBeg, r.infoEnd));
   const end = m ? Number(m[1]) - 1 : r.pos;
-  const ch: Change = isIns ? { beg: r.pos + 1, end: r.pos, ins: '' } : { beg: r.pos + 1, end: Math.max(r.pos + 1, end), ins: '' };
-  const lo = Math.min(ch.beg, ch.end), hi = Math.max(ch.beg, ch.end);
-  for (const tx of model.overlapping(r.chrom, lo, hi)) {
-    if (ch.end < ch.beg && (ch.beg <= tx.beg || ch.beg > tx.end)) continue;
+  const ch: Change = { beg: r.pos + 1, end: Math.max(r.pos + 1, end), ins: '' };
+  for (const tx of model.overlapping(r.chrom, ch.beg, ch.end)) {
     const pl = place(tx, ch);
     const t = new Set<Term>(pl.splice);
-    if (isIns) {
-      if (pl.coding) t.add('coding_sequence');
-      else if (pl.exonic && !tx.coding) t.add('non_coding');
-      else if (pl.utr5) t.add('5_prime_utr');
-      else if (pl.utr3) t.add('3_prime_utr');
-      t.add('feature_elongation');
-    } else t.add('feature_truncation');
+    t.add('feature_truncation');
     note(r, entry(t, tx), ai);
     if (vep) pushUnique(r.csq, vepEntry(alt, t, tx, null, r.pos, r.refRaw, ai));
   }

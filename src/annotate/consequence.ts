@@ -256,6 +256,55 @@ export function spliceTerms(tx: Transcript, ch: Change): Set<Term> {
   return t;
 }
 
+/**
+ * Terms of a symbolic insertion (<INS>: no sequence to place) after the base at `pos` on
+ * transcript `tx`, or null when it does not reach it. bcftools csq places such an event by
+ * its position alone, in genomic terms on both strands, and this follows what it reports
+ * (checked against its output at every position around every exon edge, both strands):
+ *  - it reaches a coding transcript from the base before its first base to its last base
+ *    (a non-coding one from its first base to the base before its last), and gets
+ *    coding_sequence or a UTR term from the base after `pos`;
+ *  - around an intron [ib, ie] (E = ib − 1, S = ie + 1 the exon bases next to it): the
+ *    intron's first site when pos is ib or ib + 1, its last site when pos is ie − 1;
+ *    splice_region when pos is in [E − 2, E], [ib + 2, ib + 6], [ie − 7, ie − 2], ie or
+ *    [S, S + 3]; intron when pos is in [ib + 7, ie − 9];
+ *  - a non-coding transcript gets non_coding alone.
+ */
+export function symbolicInsertionTerms(tx: Transcript, pos: number): Set<Term> | null {
+  const t = new Set<Term>();
+  if (!tx.coding) {
+    if (pos < tx.beg || pos >= tx.end) return null;
+    t.add('non_coding');
+    return t;
+  }
+  if (pos < tx.beg - 1 || pos > tx.end) return null;
+  const after = pos + 1;
+  const inIv = (ivs: Interval[], p: number) => ivs.some((iv) => p >= iv.beg && p <= iv.end);
+  if (inIv(tx.cds, after)) t.add('coding_sequence');
+  else if (inIv(tx.utr5, after)) t.add('5_prime_utr');
+  else if (inIv(tx.utr3, after)) t.add('3_prime_utr');
+  const fwd = tx.strand === '+';
+  for (let i = 0; i + 1 < tx.exons.length; i++) {
+    const ib = tx.exons[i].end + 1, ie = tx.exons[i + 1].beg - 1;
+    if (ie < ib) continue;
+    const E = ib - 1, S = ie + 1;
+    let site = false;
+    if (pos >= ib && pos <= ib + 1 && pos + 1 <= ie) {
+      t.add(fwd ? 'splice_donor' : 'splice_acceptor');
+      site = true;
+    }
+    if (pos === ie - 1 && pos >= ib) {
+      t.add(fwd ? 'splice_acceptor' : 'splice_donor');
+      site = true;
+    }
+    if (site) continue;
+    const inR = (x: number, y: number) => pos >= x && pos <= y;
+    if (inR(E - 2, E) || inR(ib + 2, Math.min(ib + 6, ie)) || inR(Math.max(ie - 7, ib), ie - 2) || pos === ie || inR(S, S + 3)) t.add('splice_region');
+    else if (inR(ib + 7, ie - 9)) t.add('intron');
+  }
+  return t;
+}
+
 function inAny(ivs: Interval[], ch: Change): boolean {
   return ivs.some((iv) => touches(ch, iv.beg, iv.end));
 }
