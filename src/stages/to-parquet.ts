@@ -28,8 +28,12 @@ import { VARIANTS_PREFIX, partitionValue } from '../variants/schema.js';
 import type { SliceResult, SliceSource, SliceTask } from '../variants/slice.js';
 import { DEFAULT_ROW_GROUP_ROWS } from '../pipeline/defaults.js';
 
-/** Compressed bytes per slice: fixed (not derived from the thread count) so output names are stable. */
-export const DEFAULT_SLICE_BYTES = 8 << 20;
+/**
+ * Compressed bytes per slice: fixed (not derived from the thread count) so output names are
+ * stable; small enough that a file gives several slices per thread (the last ones finish
+ * together), large enough that a part file is not tiny (~1 MB of Parquet per 4 MB of VCF.gz).
+ */
+export const DEFAULT_SLICE_BYTES = 4 << 20;
 export { DEFAULT_ROW_GROUP_ROWS };
 
 export interface ToParquetInput {
