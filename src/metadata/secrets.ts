@@ -8,12 +8,18 @@ import type { Clock } from './resilience.js';
 
 export type SecretResolver = (ref: SecretRef) => Promise<string>;
 
+/** How long a secret read from Secrets Manager is reused before it is read again (rotation). */
+export const SECRET_CACHE_MS = 5 * 60_000;
+
 /**
  * `env:NAME` from the environment; secretsmanager ARNs from AWS Secrets Manager (region
  * from the ARN, credentials and endpoint the SDK's usual way: AWS_* environment, profile,
- * instance role; AWS_ENDPOINT_URL_SECRETS_MANAGER for a private endpoint).
+ * instance role; AWS_ENDPOINT_URL_SECRETS_MANAGER for a private endpoint). A provider asks
+ * for its secret on every request, so a secret read from AWS is kept (in this resolver's
+ * memory only) for SECRET_CACHE_MS; a failed read is not kept.
  */
-export function defaultSecretResolver(env: NodeJS.ProcessEnv = process.env): SecretResolver {
+export function defaultSecretResolver(env: NodeJS.ProcessEnv = process.env, now: () => number = Date.now): SecretResolver {
+  const read = new Map<string, { at: number; secret: Promise<string> }>();
   return async (ref) => {
     if (ref.startsWith('env:')) {
       const name = ref.slice(4);
@@ -21,12 +27,18 @@ export function defaultSecretResolver(env: NodeJS.ProcessEnv = process.env): Sec
       if (!v) throw new ProviderError('PROVIDER_CONFIG', `secret ${ref} is not set in the environment`);
       return v;
     }
-    return resolveSecretsManager(ref);
+    const [arn, jsonKey] = ref.split('#', 2) as [string, string | undefined];
+    let hit = read.get(arn);
+    if (!hit || now() - hit.at > SECRET_CACHE_MS) {
+      const secret = readSecretsManager(arn);
+      secret.catch(() => read.delete(arn));
+      read.set(arn, (hit = { at: now(), secret }));
+    }
+    return secretField(arn, await hit.secret, jsonKey);
   };
 }
 
-async function resolveSecretsManager(ref: string): Promise<string> {
-  const [arn, jsonKey] = ref.split('#', 2) as [string, string | undefined];
+async function readSecretsManager(arn: string): Promise<string> {
   // Loaded on first use: runs whose providers use env: secrets never load the AWS client.
   const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
   const client = new SecretsManagerClient({ region: arn.split(':')[3], maxAttempts: 2 });
@@ -42,6 +54,11 @@ async function resolveSecretsManager(ref: string): Promise<string> {
     client.destroy();
   }
   if (!secret) throw new ProviderError('PROVIDER_CONFIG', `secret ${arn} has no string value`);
+  return secret;
+}
+
+/** The secret, or one string field of it when the reference names a JSON key (`ARN#key`). */
+function secretField(arn: string, secret: string, jsonKey: string | undefined): string {
   if (!jsonKey) return secret;
   let v: unknown;
   try {

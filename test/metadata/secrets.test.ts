@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalLake } from '../../src/lake/local.js';
 import { fetchPatientMetadata, readPatientRow } from '../../src/metadata/fetch.js';
 import { FileRegistry } from '../../src/metadata/registry.js';
-import { defaultSecretResolver } from '../../src/metadata/secrets.js';
+import { defaultSecretResolver, SECRET_CACHE_MS } from '../../src/metadata/secrets.js';
 import { API_SECRET, captureLogger, FakeClock, PROVIDER_PATIENT_ID, startFhirServer, startServer, type Recorded, type TestServer } from './helpers.js';
 
 const ACCOUNT = '123456789012';
@@ -61,6 +61,24 @@ describe('secret references: AWS Secrets Manager ARNs', () => {
     expect(await resolve(`${arn('bundle')}#token`)).toBe(API_SECRET);
   });
 
+  it('a secret is read once and reused until SECRET_CACHE_MS has passed; a failed read is tried again', async () => {
+    let t = 0;
+    const resolve = defaultSecretResolver(process.env, () => t);
+    const reads = () => sm.requests.filter((q) => JSON.parse(q.body).SecretId === arn('bundle')).length;
+    const before = reads();
+    expect(await resolve(`${arn('bundle')}#token`)).toBe(API_SECRET);
+    expect(await resolve(arn('bundle'))).toContain(API_SECRET);
+    expect(reads() - before).toBe(1);
+    t += SECRET_CACHE_MS + 1;
+    await resolve(`${arn('bundle')}#token`);
+    expect(reads() - before).toBe(2);
+    const missing = () => sm.requests.filter((q) => JSON.parse(q.body).SecretId === arn('late')).length;
+    await expect(resolve(arn('late'))).rejects.toMatchObject({ code: 'PROVIDER_CONFIG' });
+    SECRETS.set(arn('late'), 'now-set');
+    expect(await resolve(arn('late'))).toBe('now-set');
+    expect(missing()).toBe(2);
+  });
+
   it('a missing secret, a missing key or a non-JSON secret is a PROVIDER_CONFIG error naming the ARN, never a value', async () => {
     const resolve = defaultSecretResolver();
     const missing = await resolve(arn('nope')).catch((e: unknown) => e);
@@ -80,11 +98,15 @@ describe('secret references: AWS Secrets Manager ARNs', () => {
     await registry.put({ id: 'hosp-sm', kind: 'fhir', url: `${fhir.url}/fhir`, auth: { type: 'bearer', secret: arn('fhir-token') }, timeoutMs: 2000 });
     const lake = new LocalLake(join(dir, 'lake'));
     const cap = captureLogger();
+    const readsBefore = sm.requests.length;
     const r = await fetchPatientMetadata({ registry, providerId: 'hosp-sm', patientId: 'P1', providerPatientId: PROVIDER_PATIENT_ID, lake, runId: 'R1', log: cap.log, clock: new FakeClock() });
     expect(r.status).toBe('ok');
     const calls = fhir.requests.filter((q) => q.path.startsWith('/fhir/'));
     expect(calls.length).toBeGreaterThan(0);
     expect(calls.map((q) => q.headers.authorization)).toEqual(calls.map(() => `Bearer ${API_SECRET}`));
+    // the provider asked for its secret on each of its requests; AWS was asked once
+    expect(calls.length).toBeGreaterThan(1);
+    expect(sm.requests.length - readsBefore).toBe(1);
     expect(await readPatientRow(lake, 'P1')).toMatchObject({ metadata_status: 'ok', provider_id: 'hosp-sm' });
     expect(cap.text()).not.toContain(API_SECRET);
   });
