@@ -30,7 +30,8 @@ import type { BgzfBlocksTask } from '../../workers/bgzf-blocks.js';
 import { type AnnotateTask, type AnnotateTaskResult, ChunkAnnotator, type AnnotatorSpec, SEGMENT_CAP, segmentPieces, shareModel } from './chunk.js';
 import { IndexedFasta } from './fasta.js';
 import { type GeneModel, loadGeneModel } from './genemodel.js';
-import { KnownMatcher, type KnownDbSpec, type KnownDbStats } from './known.js';
+// known.ts (and the tabix reader) is loaded only when databases are given
+import type { KnownMatcher, KnownDbSpec, KnownDbStats } from './known.js';
 import { byteBatches } from './vcf.js';
 import { csqHeader } from './vep.js';
 
@@ -172,7 +173,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
   let inThread: ChunkAnnotator | null = null;
   const run = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   try {
-    known = opts.known?.length ? await KnownMatcher.open({ databases: opts.known, reference: opts.reference }, { fasta: fa }) : null;
+    known = opts.known?.length ? await (await import('./known.js')).KnownMatcher.open({ databases: opts.known, reference: opts.reference }, { fasta: fa }) : null;
     if (!pool || selfToo) inThread = await ChunkAnnotator.open(spec, model, { fasta: fa, known: known ? { run, matcher: known } : undefined });
   } catch (e) {
     fa.close();
@@ -315,8 +316,9 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
   try {
     let rest: Buffer | null = null;
     // With workers, the last tenth of a plain VCF goes in smaller tasks, so that the threads
-    // finish together (the output does not depend on task sizes)
-    const plainSize = pool && !/\.(gz|bgz)$/i.test(opts.vcf) ? statSync(opts.vcf).size : 0;
+    // finish together (with a compressing thread: so that little is left to compress after
+    // the last task); the output does not depend on task sizes
+    const plainSize = (pool || zpool) && !/\.(gz|bgz)$/i.test(opts.vcf) ? statSync(opts.vcf).size : 0;
     let readBytes = 0;
     for await (const piece of byteBatches(opts.vcf)) {
       readBytes += piece.length;
@@ -542,6 +544,18 @@ interface TextWriter {
   close(): Promise<void>;
 }
 
+/**
+ * Bytes waiting at the compression thread (about 0.15 s of its work) before this thread
+ * compresses the next run itself (see `flush`).
+ */
+const COMPRESS_BACKLOG = 16 << 20;
+
+/** Pieces of output waiting for compression or writing before this thread waits. */
+const MAX_UNWRITTEN_JOBS = 64;
+
+/** Bytes of BGZF output that may wait to be written while this thread goes on. */
+const WRITE_AHEAD = 32 << 20;
+
 /** The compression pool's worker entry (workers/bgzf-blocks.ts). */
 const BGZF_BLOCKS_WORKER = 'bgzf-blocks';
 
@@ -561,8 +575,12 @@ async function openWriter(path: string, bgzf: boolean, level: number, zpool: Tas
     let long = false;
     /** Output in order: compressed blocks, or block contents still to compress. */
     let out: Array<{ blocks: Uint8Array } | { piece: Uint8Array }> = [];
-    /** Compressions in flight at `zpool`, in output order. */
-    const jobs: Array<Promise<Uint8Array>> = [];
+    /** Compressed output not written yet, in output order: blocks made (`value`), or a compression at `zpool` (`job`). */
+    const jobs: Array<{ value: Uint8Array | null; job: Promise<Uint8Array> | null }> = [];
+    /** Bytes of block contents at `zpool` not compressed yet. */
+    let atWorker = 0;
+    /** A compression that failed (reported at the next flush, not when its turn to be written comes). */
+    let failed: { err: unknown } | null = null;
     const text = (b: Uint8Array) => {
       if (!b.length) return;
       carry.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -591,8 +609,34 @@ async function openWriter(path: string, bgzf: boolean, level: number, zpool: Tas
       let off = 0;
       while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
     };
-    /** Writes what is ready; at most `keep` compressions stay in flight. */
+    /**
+     * Writes run one after another behind this thread's work (a write can wait for the disk
+     * for a while); this thread waits only when more than WRITE_AHEAD bytes are not written yet.
+     */
+    let writing: Promise<void> = Promise.resolve();
+    let unwritten = 0;
+    const write = async (data: Uint8Array) => {
+      unwritten += data.length;
+      writing = writing.then(async () => {
+        await writeAll(data);
+        unwritten -= data.length;
+      });
+      writing.catch(() => undefined); // a failure surfaces at the next wait
+      if (unwritten > WRITE_AHEAD) await writing;
+    };
+    /**
+     * Compresses what is ready and writes what is compressed. With `zpool`: `keep` bytes may
+     * wait there to be compressed; past that this thread compresses the next run itself rather
+     * than wait (its output comes in bursts: stretches no transcript reaches go through fast
+     * and compress as slowly as any). `keep` 0: everything, then wait for the writes.
+     */
     const flush = async (keep: number) => {
+      if (zpool && jobs.length) {
+        // let the event loop run: the pool hands the compressing thread its next job, and this
+        // thread learns of finished ones, only from there (annotating in this thread never yields)
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (failed) throw failed.err;
       const ready = out;
       out = [];
       if (zpool) {
@@ -600,30 +644,64 @@ async function openWriter(path: string, bgzf: boolean, level: number, zpool: Tas
         let run: Uint8Array[] = [];
         const send = () => {
           if (!run.length) return;
-          const job = zpool.run<BgzfBlocksTask, Uint8Array>(BGZF_BLOCKS_WORKER, { data: Buffer.concat(run), sizes: run.map((x) => x.length), level });
-          job.catch(() => undefined); // awaited in order below
-          jobs.push(job);
+          if (keep && atWorker >= keep) {
+            // the compressing thread is behind by more than `keep` bytes: this thread compresses the run
+            const blocks = run.map((x) => bgzfBlockSync(x, level));
+            jobs.push({ value: blocks.length === 1 ? blocks[0] : Buffer.concat(blocks), job: null });
+            run = [];
+            return;
+          }
+          // moved to the worker, not copied: a buffer of its own (Buffer.concat may give a slice of Node's shared pool)
+          let n = 0;
+          for (const x of run) n += x.length;
+          const data = Buffer.allocUnsafeSlow(n);
+          n = 0;
+          for (const x of run) {
+            data.set(x, n);
+            n += x.length;
+          }
+          const entry: (typeof jobs)[number] = { value: null, job: null };
+          const bytes = n;
+          atWorker += bytes;
+          entry.job = zpool.run<BgzfBlocksTask, Uint8Array>(BGZF_BLOCKS_WORKER, { data, sizes: run.map((x) => x.length), level }, { transferList: [data.buffer] });
+          entry.job.then(
+            (v) => {
+              atWorker -= bytes;
+              entry.value = v;
+            },
+            (err: unknown) => {
+              atWorker -= bytes;
+              failed ??= { err };
+            },
+          );
+          jobs.push(entry);
           run = [];
         };
         for (const x of ready) {
           if ('piece' in x) run.push(x.piece);
           else {
             send();
-            jobs.push(Promise.resolve(x.blocks));
+            jobs.push({ value: x.blocks, job: null });
           }
         }
         send();
-        while (jobs.length > keep) await writeAll(await jobs.shift()!);
+        // write what is done, in order (and everything, or past a bound on memory, waiting)
+        while (jobs.length && (jobs[0].value || !keep || jobs.length > MAX_UNWRITTEN_JOBS)) {
+          const j = jobs.shift()!;
+          await write(j.value ?? (await j.job!));
+        }
+        if (!keep) await writing;
         return;
       }
       const blocks: Uint8Array[] = ready.map((x) => ('piece' in x ? bgzfBlockSync(x.piece, level) : x.blocks));
-      if (blocks.length) await writeAll(blocks.length === 1 ? blocks[0] : Buffer.concat(blocks));
+      if (blocks.length) await write(blocks.length === 1 ? blocks[0] : Buffer.concat(blocks));
+      if (!keep) await writing;
     };
     let closed = false;
     return {
       async write(s) {
         text(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
-        await flush(4);
+        await flush(COMPRESS_BACKLOG);
       },
       async task(res) {
         const b = res.bytes;
@@ -645,7 +723,7 @@ async function openWriter(path: string, bgzf: boolean, level: number, zpool: Tas
           out.push({ blocks: b.subarray(h, k) });
           text(b.subarray(k));
         }
-        await flush(4);
+        await flush(COMPRESS_BACKLOG);
       },
       async close() {
         if (closed) return;
@@ -655,6 +733,7 @@ async function openWriter(path: string, bgzf: boolean, level: number, zpool: Tas
           out.push({ blocks: BGZF_EOF });
           await flush(0);
         } finally {
+          await writing.catch(() => undefined);
           await fh.close();
         }
       },

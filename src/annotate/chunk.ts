@@ -23,7 +23,8 @@ import {
 } from './consequence.js';
 import { type BaseWindow, IndexedFasta } from './fasta.js';
 import { type CdsSegment, type GeneModel, indexModel, type Interval, loadGeneModel, type Strand, type Transcript } from './genemodel.js';
-import { KnownMatcher, type KnownDbSpec, type KnownDbStats } from './known.js';
+// known.ts (and the tabix reader) is loaded only when databases are given
+import type { KnownMatcher, KnownDbSpec, KnownDbStats } from './known.js';
 import { vepAllele, vepEntry, vepTail } from './vep.js';
 
 /** What a chunk annotator is built from: plain data, so a worker can build its own. */
@@ -116,12 +117,19 @@ interface Rec {
 /** Records a BCSQ entry on a record, and on the haplotypes (of its samples) that carry allele `ai`. */
 function note(r: Rec, e: string, ai: number, hap?: [number, number] | null): void {
   let i = r.bcsq.indexOf(e);
-  if (i < 0) i = r.bcsq.push(e) - 1;
+  if (i < 0) {
+    // records start with the shared empty list; the first entry makes an array of one
+    if (r.bcsq.length) i = r.bcsq.push(e) - 1;
+    else {
+      r.bcsq = [e];
+      i = 0;
+    }
+  }
   const gt = r.gt;
   // only the first 15 entries have bits
   if (!gt || i >= 15) return;
   const ns = gt.length;
-  const bits = (r.hapBits ??= new Array<number>(ns).fill(0));
+  const bits = (r.hapBits ??= ns === 1 ? [0] : new Array<number>(ns).fill(0));
   if (hap) {
     if (hap[1] < 2) bits[hap[0]] |= 1 << (2 * i + hap[1]);
     return;
@@ -157,7 +165,10 @@ function haplotypes(chunk: Rec[]): Array<[number, number] | null> {
 
 /** The allele is carried by some haplotype (always, without genotypes). */
 function carried(r: Rec, ai: number): boolean {
-  return !r.gt || r.gt.some((g) => g.includes(ai + 1));
+  const gt = r.gt;
+  if (!gt) return true;
+  for (let s = 0; s < gt.length; s++) if (gt[s].includes(ai + 1)) return true;
+  return false;
 }
 
 /** A coding hit waiting for haplotype grouping. */
@@ -274,7 +285,7 @@ export class ChunkAnnotator {
     if (!this.spec.known?.length) return null;
     let st = this.runs.find((r) => r.run === run);
     if (!st) {
-      st = { run, known: await KnownMatcher.open({ databases: this.spec.known, reference: this.spec.reference }, { fasta: this.fa }), owned: true };
+      st = { run, known: await (await import('./known.js')).KnownMatcher.open({ databases: this.spec.known, reference: this.spec.reference }, { fasta: this.fa }), owned: true };
       this.runs.push(st);
       while (this.runs.length > 2) {
         const old = this.runs.shift()!;
@@ -296,12 +307,41 @@ export class ChunkAnnotator {
     const buf = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
     const n = buf.length;
     const res: AnnotateTaskResult = { bytes: EMPTY, records: 0, annotated: 0 };
-    let p = 0;
-    let recNo = task.firstRecord;
-    let lineNo = task.firstLine;
     const out = new LineBuffer(n + (n >> 1));
-    for (const m of task.chunks) {
-      const chunk: Rec[] = new Array(m);
+    const at = { p: 0, recNo: task.firstRecord, lineNo: task.firstLine };
+    const chunks = task.chunks;
+    for (let ci = 0; ci < chunks.length; ) {
+      // the records' loop runs in a plain function (V8 optimises it as a whole; in this async one it would stay unoptimised)
+      ci = this.runChunks(task, buf, chunks, ci, at, out, res, known !== null);
+      if (ci < 0) break;
+      // --- known-variant databases (known.ts): rewrites ID and INFO of the rows in place ---
+      const chunk = this.pendingKnown!;
+      this.pendingKnown = null;
+      await known!.annotateRows(chunk.map(colsOf));
+      res.annotated += this.format(chunk, out);
+      ci++;
+    }
+    res.bytes = out.bytes();
+    if (task.bgzfLevel !== undefined) Object.assign(res, bgzfSegments(res.bytes, out.cuts, task.bgzfLevel));
+    else if (task.cuts) res.cuts = out.cuts;
+    if (known) res.known = known.stats();
+    return res;
+  }
+
+  /** With a known-variant matcher: the chunk `runChunks` stopped at, annotated, waiting for the matcher. */
+  private pendingKnown: Rec[] | null = null;
+
+  /**
+   * Parses, annotates and formats chunks `ci` on. Returns -1 when all are done, or (with
+   * `known`) the index of a chunk left in `pendingKnown` for the matcher, not yet formatted.
+   */
+  private runChunks(task: AnnotateTask, buf: Buffer, chunks: number[], ci: number, at: { p: number; recNo: number; lineNo: number }, out: LineBuffer, res: AnnotateTaskResult, known: boolean): number {
+    const n = buf.length;
+    let p = at.p, recNo = at.recNo, lineNo = at.lineNo;
+    for (; ci < chunks.length; ci++) {
+      const m = chunks[ci];
+      // (a lone record no transcript reaches needs no chunk array)
+      let chunk: Rec[] | null = null;
       for (let k = 0; k < m; k++) {
         // blank lines are skipped, but counted
         while (p < n && buf[p] === 10) {
@@ -312,27 +352,28 @@ export class ChunkAnnotator {
         if (e < 0) e = n;
         // a chunk of one record no transcript can reach (most of a VCF) is checked and copied, with no record built
         const r = this.parseRec(buf, p, e, recNo, lineNo, task.file, m === 1 && !known);
-        if (r) chunk[k] = r;
+        if (r) (chunk ??= new Array<Rec>(m))[k] = r;
         else out.passLine(buf, p, e);
         p = e + 1;
         lineNo++;
         recNo++;
       }
       res.records += m;
-      if (m === 1 && !chunk[0]) continue;
+      if (!chunk) continue;
       if (touchesModel(chunk, this.model)) {
         this.trimContexts(chunk[0]);
         annotateRecords(chunk, this.model, this.spec.local, this.spec.vep, this.fetch, this.ctxOf);
       }
-      // --- known-variant databases (known.ts): rewrites ID and INFO of the rows in place ---
-      if (known) await known.annotateRows(chunk.map(colsOf));
+      if (known) {
+        at.p = p;
+        at.recNo = recNo;
+        at.lineNo = lineNo;
+        this.pendingKnown = chunk;
+        return ci;
+      }
       res.annotated += this.format(chunk, out);
     }
-    res.bytes = out.bytes();
-    if (task.bgzfLevel !== undefined) Object.assign(res, bgzfSegments(res.bytes, out.cuts, task.bgzfLevel));
-    else if (task.cuts) res.cuts = out.cuts;
-    if (known) res.known = known.stats();
-    return res;
+    return -1;
   }
 
   /**
@@ -364,7 +405,6 @@ export class ChunkAnnotator {
         out.passLine(r.buf, r.s, r.e);
         continue;
       }
-      const masks = r.gt && hasB ? formatMasks(r) : null;
       out.beginLine();
       if (!r.cols) {
         // the line is rewritten from INFO on only; the bytes around are copied as they are
@@ -372,7 +412,8 @@ export class ChunkAnnotator {
         if (plainInfo(b, r.infoBeg, r.infoEnd)) {
           // neither key is there: both are appended
           out.copy(b, r.s, r.infoEnd);
-          out.text(hasB && hasC ? `;BCSQ=${r.bcsq.join(',')};CSQ=${r.csq.join(',')}` : hasB ? `;BCSQ=${r.bcsq.join(',')}` : `;CSQ=${r.csq.join(',')}`);
+          if (hasB) out.list(KEY_BCSQ, r.bcsq);
+          if (hasC) out.list(KEY_CSQ, r.csq);
         } else {
           let info = b.toString('latin1', r.infoBeg, r.infoEnd);
           if (hasB) info = setInfoKey(info, 'BCSQ', r.bcsq.join(','));
@@ -380,16 +421,18 @@ export class ChunkAnnotator {
           out.copy(b, r.s, r.infoBeg);
           out.text(info);
         }
-        if (masks) {
-          // FORMAT gets ':BCSQ', each sample column (one mask per column) ':<mask>'
+        if (r.gt && hasB) {
+          // FORMAT gets ':BCSQ', each sample column (one mask per column) ':<mask>' (as formatMasks gives them)
+          const ns = r.gt.length, bits = r.hapBits;
           let q = tabAfter(b, r.infoEnd + 1, r.e);
           out.copy(b, r.infoEnd, q);
-          out.text(':BCSQ');
-          for (let i = 0; i < masks.length; i++) {
+          out.ascii(COLON_BCSQ);
+          for (let i = 0; i < ns; i++) {
             const p = q;
             q = tabAfter(b, p + 1, r.e);
             out.copy(b, p, q);
-            out.text(`:${masks[i]}`);
+            out.byte(58 /* : */);
+            out.uint(bits ? bits[i] >>> 0 : 0);
           }
         } else out.copy(b, r.infoEnd, r.e);
         out.endLine();
@@ -400,6 +443,7 @@ export class ChunkAnnotator {
       if (hasB) info = setInfoKey(info, 'BCSQ', r.bcsq.join(','));
       if (hasC) info = setInfoKey(info, 'CSQ', r.csq.join(','));
       cols[7] = info;
+      const masks = r.gt && hasB ? formatMasks(r) : null;
       if (masks) {
         cols[8] += ':BCSQ';
         for (let i = 0; i < masks.length; i++) cols[9 + i] += `:${masks[i]}`;
@@ -540,34 +584,30 @@ export class ChunkAnnotator {
         for (let i = t3 + 1; i < t4; i++) if (b[i] === 44 /* , */) nAlt++;
       }
       if (!quiet) {
-        refRaw = b.toString('latin1', r0, t3);
+        refRaw = refLen === 1 ? LATIN1_CHAR[b[r0]] : b.toString('latin1', r0, t3);
         ref = refUpper ? refRaw : refRaw.toUpperCase();
       }
-      if (!quiet) alleles = [];
       if (!quiet && hasAlt) {
-        const altText = b.toString('latin1', t3 + 1, t4);
-        for (const a0 of altText.indexOf(',') < 0 ? [altText] : altText.split(',')) {
-          if (a0.charCodeAt(0) === 60 /* < */) {
-            if (/^<(INS|DUP|DEL)/.test(a0)) {
-              alleles.push({ alt: a0, ch: { beg: pos, end: pos, ins: '' } });
-              continue;
-            }
-          }
-          const a = isBases(a0) ? a0 : a0.toUpperCase();
-          if (a === ref || (a === a0 ? !isBases(a) : !/^[ACGTN]+$/.test(a))) {
-            alleles.push(null);
-            continue;
-          }
-          alleles.push({ alt: a, ch: trimAllele(pos, ref, a) });
+        // ALT values one by one, from the bytes (most are one base: a shared one-character string); one ALT makes an array of one
+        let list: Rec['alleles'] | null = null;
+        for (let q = t3 + 1; q <= t4; ) {
+          let c = q;
+          while (c < t4 && b[c] !== 44 /* , */) c++;
+          const a0 = c - q === 1 ? LATIN1_CHAR[b[q]] : b.toString('latin1', q, c);
+          const one = q === t3 + 1 && c === t4;
+          q = c + 1;
+          const al = alleleOf(a0, pos, ref);
+          if (one) list = [al];
+          else (list ??= []).push(al);
         }
-      }
+        alleles = list!;
+      } else if (!quiet) alleles = [];
     }
     if (!quiet) nAlt = alleles.length;
     let gt: number[][] | null = null;
     // FORMAT and at least one sample column, FORMAT starting with GT
     if (t8 >= 0 && b[t7 + 1] === 71 && b[t7 + 2] === 84 && (t7 + 3 === t8 || b[t7 + 3] === 58)) {
-      // a quiet record's genotypes are checked, not kept (no haplotype of it carries a consequence)
-      gt = quiet ? null : [];
+      // a quiet record's genotypes are checked, not kept (no haplotype of it carries a consequence): its `gt` stays null
       let q = t8 + 1;
       for (;;) {
         const tab = tabAt(b, q, e);
@@ -580,21 +620,36 @@ export class ChunkAnnotator {
           const x = gtDigit(b[q]), y = gtDigit(b[q + 2]);
           if (x > -2 && y > -2 && x <= nAlt && y <= nAlt) g = quiet ? CHECKED : [x, y];
         }
-        if (g) {
-          if (gt) gt.push(g);
-        } else {
-          const parsed = parseGt(b.toString('latin1', q, c), nAlt, file, idx, lineNo);
-          if (gt) gt.push(parsed);
+        g ??= parseGt(b.toString('latin1', q, c), nAlt, file, idx, lineNo);
+        if (!quiet) {
+          // one sample: an array of one
+          if (tab < 0 && q === t8 + 1) gt = [g];
+          else (gt ??= []).push(g);
         }
         if (tab < 0) break;
         q = tab + 1;
       }
     }
     if (quiet && quietNull) return null;
-    // a quiet record gets no entries: it shares empty lists
-    return { idx, buf: b, s, e, cols: null, chrom, pos, refRaw, ref, infoBeg: t6 + 1, infoEnd, alleles, bcsq: quiet ? NO_ENTRIES : [], csq: quiet ? NO_ENTRIES : [], gt, hapBits: null };
+    // entries start as a shared empty list (note/addCsq replace it; a quiet record gets none)
+    return { idx, buf: b, s, e, cols: null, chrom, pos, refRaw, ref, infoBeg: t6 + 1, infoEnd, alleles, bcsq: NO_ENTRIES, csq: NO_ENTRIES, gt, hapBits: null };
   }
 }
+
+/** One ALT value as a record allele (null: the REF itself, or not bases). */
+function alleleOf(a0: string, pos: number, ref: string): Rec['alleles'][number] {
+  if (a0.charCodeAt(0) === 60 /* < */ && /^<(INS|DUP|DEL)/.test(a0)) return { alt: a0, ch: { beg: pos, end: pos, ins: '' } };
+  const a = isBases(a0) ? a0 : a0.toUpperCase();
+  if (a === ref || (a === a0 ? !isBases(a) : !/^[ACGTN]+$/.test(a))) return null;
+  return { alt: a, ch: trimAllele(pos, ref, a) };
+}
+
+const KEY_BCSQ = Buffer.from(';BCSQ=', 'latin1');
+const KEY_CSQ = Buffer.from(';CSQ=', 'latin1');
+const COLON_BCSQ = Buffer.from(':BCSQ', 'latin1');
+
+/** The one-character string of each latin1 code. */
+const LATIN1_CHAR: string[] = Array.from({ length: 256 }, (_, c) => String.fromCharCode(c));
 
 /** Index of the first tab in b[from, end), or -1. */
 function tabAt(b: Buffer, from: number, end: number): number {
@@ -780,6 +835,36 @@ class LineBuffer {
     this.room(t.length);
     this.len += latin1Write ? latin1Write.call(this.buf, t, this.len) : this.buf.write(t, this.len, 'latin1');
   }
+  /** `key` then the entries joined by ',' (as `key + list.join(',')`, without making that string). */
+  list(key: Uint8Array, list: string[]): void {
+    this.ascii(key);
+    for (let i = 0; i < list.length; i++) {
+      if (i) this.byte(44 /* , */);
+      this.text(list[i]);
+    }
+  }
+  /** A few constant bytes. */
+  ascii(k: Uint8Array): void {
+    if (this.src) this.settle();
+    this.room(k.length);
+    const o = this.buf;
+    let n = this.len;
+    for (let i = 0; i < k.length; i++) o[n++] = k[i];
+    this.len = n;
+  }
+  byte(c: number): void {
+    if (this.src) this.settle();
+    this.room(1);
+    this.buf[this.len++] = c;
+  }
+  /** A non-negative integer in decimal, as String(n) writes it. */
+  uint(n: number): void {
+    if (n < 10) {
+      this.byte(48 + n);
+      return;
+    }
+    this.text(String(n));
+  }
   /** Ends the line begun by `beginLine`. */
   endLine(): void {
     if (this.src) this.settle();
@@ -842,8 +927,10 @@ export function setInfoKey(info: string, key: string, value: string): string {
   return parts.join(';');
 }
 
-const pushUnique = (a: string[], s: string) => {
-  if (!a.includes(s)) a.push(s);
+/** Adds a CSQ entry to a record, once (records start with the shared empty list). */
+const addCsq = (r: Rec, s: string) => {
+  if (!r.csq.length) r.csq = [s];
+  else if (!r.csq.includes(s)) r.csq.push(s);
 };
 
 function entry(terms: Iterable<Term>, tx: Transcript, opt: { geneLevel?: boolean; strand?: boolean; aa?: string; dna?: string } = {}): string {
@@ -866,9 +953,32 @@ interface TxText {
   /** What follows the terms in a BCSQ entry: `|gene|transcript|biotype`, and `|gene||biotype` at gene level. */
   txTail: string;
   geneTail: string;
+  /** Whole CSQ entries of intron and non-coding hits per VEP allele (a few per transcript), made once: a flat string is written without being flattened per record. */
+  vepIntronBy: Map<string, string> | null;
+  vepNonCodingBy: Map<string, string> | null;
 }
 
 const txTexts = new WeakMap<Transcript, TxText>();
+
+/** Entries kept per transcript and kind (alleles past these are joined per record). */
+const VEP_ENTRY_CACHE = 16;
+
+/** `allele + tail` as one flat string, kept in `by` (made on first use). */
+function cachedEntry(by: Map<string, string>, allele: string, tail: string): string {
+  let e = by.get(allele);
+  if (e === undefined) {
+    e = flat(allele + tail);
+    if (by.size < VEP_ENTRY_CACHE) by.set(allele, e);
+  }
+  return e;
+}
+
+/** A string's characters in one piece (a concatenation is otherwise kept as its parts until it is read). */
+function flat(s: string): string {
+  // reading a character makes V8 flatten the string in place
+  s.charCodeAt(0);
+  return s;
+}
 
 function txTextOf(tx: Transcript): TxText {
   let t = txTexts.get(tx);
@@ -887,6 +997,8 @@ function txTextOf(tx: Transcript): TxText {
       introns,
       txTail: `|${tx.geneName}|${tx.id}|${tx.biotype}`,
       geneTail,
+      vepIntronBy: null,
+      vepNonCodingBy: null,
     };
     txTexts.set(tx, t);
   }
@@ -899,8 +1011,8 @@ function txTextOf(tx: Transcript): TxText {
  * 3 into an exon) can be touched, so `place` would find nothing. An insertion counts by both
  * of its flanking bases.
  */
-function deepIntron(t: TxText, ch: Change): boolean {
-  const lo = Math.min(ch.beg, ch.end), hi = Math.max(ch.beg, ch.end);
+function deepIntron(t: TxText, chBeg: number, chEnd: number): boolean {
+  const lo = Math.min(chBeg, chEnd), hi = Math.max(chBeg, chEnd);
   const v = t.introns;
   for (let i = 0; i < v.length; i += 2) if (lo >= v[i] + 8 && hi <= v[i + 1] - 8) return true;
   return false;
@@ -924,7 +1036,9 @@ function annotateRecords(chunk: Rec[], model: GeneModel, local: boolean, vep: bo
       const pureIns = ref.length === 1 && alt.length > 1 && alt[0] === ref[0];
       // structural change: insertion point, or the whole REF span
       const pureDel = alt.length === 1 && ref.length > 1 && alt[0] === ref[0];
-      const ch: Change = pureIns ? { beg: r.pos + 1, end: r.pos, ins: alt.slice(1) } : pureDel ? { beg: r.pos + 1, end: r.pos + ref.length - 1, ins: '' } : { beg: r.pos, end: r.pos + ref.length - 1, ins: alt };
+      const chBeg = pureIns || pureDel ? r.pos + 1 : r.pos, chEnd = pureIns ? r.pos : r.pos + ref.length - 1;
+      // (made when a transcript needs more than the deep-intron test)
+      let ch: Change | null = null;
       const tr = a.ch;
       const lo = Math.min(tr.beg, tr.end), hi = Math.max(tr.beg, tr.end);
       const vepAl = vep ? vepAllele(alt, ref) : '';
@@ -934,15 +1048,16 @@ function annotateRecords(chunk: Rec[], model: GeneModel, local: boolean, vep: bo
         if (!tx.coding) {
           // non-coding transcripts: one gene-level term anywhere in the transcript span
           note(r, tt.nonCoding, ai);
-          if (vep) pushUnique(r.csq, vepAl + tt.vepNonCoding);
+          if (vep) addCsq(r, cachedEntry((tt.vepNonCodingBy ??= new Map()), vepAl, tt.vepNonCoding));
           continue;
         }
-        if (deepIntron(tt, ch)) {
+        if (deepIntron(tt, chBeg, chEnd)) {
           // most records: an intron, away from any splice site or region (what `place` would find, without looking)
           note(r, tt.intron, ai);
-          if (vep) pushUnique(r.csq, vepAl + tt.vepIntron);
+          if (vep) addCsq(r, cachedEntry((tt.vepIntronBy ??= new Map()), vepAl, tt.vepIntron));
           continue;
         }
+        ch ??= { beg: chBeg, end: chEnd, ins: pureIns ? alt.slice(1) : pureDel ? '' : alt };
         placedHit(r, ai, alt, ref, tx, ch, tr, pureIns, vep, fetch, ctxOf, hits);
       }
     }
@@ -973,7 +1088,7 @@ function placedHit(
   const pl = place(tx, ch);
   const add = (terms: Set<Term>, o: { geneLevel?: boolean; strand?: boolean } = {}) => {
     note(r, entry(terms, tx, o), ai);
-    if (vep) pushUnique(r.csq, vepEntry(alt, terms, tx, null, r.pos, ref, ai));
+    if (vep) addCsq(r, vepEntry(alt, terms, tx, null, r.pos, ref, ai));
   };
   const ctx = ctxOf(tx);
   const t = new Set<Term>(pl.splice);
@@ -1064,7 +1179,7 @@ function symbolic(r: Rec, alt: string, ai: number, model: GeneModel, vep: boolea
       if (!t) continue;
       t.add('feature_elongation');
       note(r, entry(t, tx), ai);
-      if (vep) pushUnique(r.csq, vepEntry(alt, t, tx, null, r.pos, r.refRaw, ai));
+      if (vep) addCsq(r, vepEntry(alt, t, tx, null, r.pos, r.refRaw, ai));
     }
     return;
   }
@@ -1076,7 +1191,7 @@ function symbolic(r: Rec, alt: string, ai: number, model: GeneModel, vep: boolea
     const t = new Set<Term>(pl.splice);
     t.add('feature_truncation');
     note(r, entry(t, tx), ai);
-    if (vep) pushUnique(r.csq, vepEntry(alt, t, tx, null, r.pos, r.refRaw, ai));
+    if (vep) addCsq(r, vepEntry(alt, t, tx, null, r.pos, r.refRaw, ai));
   }
 }
 
@@ -1133,7 +1248,7 @@ function emitGroups(tx: Transcript, hs: Hit[], local: boolean, vep: boolean): Ar
         const single = g.length === 1 ? eff : codingEffect(ctx, [h.edit]);
         const own = new Set<Term>(single?.terms ?? terms);
         for (const s of h.spliceMerged) own.add(s);
-        pushUnique(h.rec.csq, vepEntry(h.rec.alleles[h.ai]!.alt, own, tx, { ctx, edit: h.edit, aa: single?.aa ?? eff.aa }, h.rec.pos, h.rec.refRaw, h.ai));
+        addCsq(h.rec, vepEntry(h.rec.alleles[h.ai]!.alt, own, tx, { ctx, edit: h.edit, aa: single?.aa ?? eff.aa }, h.rec.pos, h.rec.refRaw, h.ai));
       }
     }
   }

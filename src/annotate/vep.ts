@@ -203,6 +203,18 @@ export function vepEntry(
     if (m) next = translate(coding.ctx.cds.slice((Number(m[1]) - 1 + m[2].length) * 3, (Number(m[1]) + m[2].length) * 3));
   }
   const hp = coding && hc ? hgvsp(tx.id, coding.aa, so, next) : '';
-  const e = [allele, soText, impact, tx.geneName, tx.geneId, tx.id, tx.biotype, hc, hp].join('|');
-  return e.indexOf('=') < 0 ? e : e.replace(/=/g, '%3D');
+  // the fields joined by '|' with '=' escaped: the transcript's fields are kept joined and escaped, the rest is checked here
+  const e = allele + '|' + soText + '|' + impact + txFieldsOf(tx) + hc + '|' + hp;
+  return allele.indexOf('=') < 0 && hc.indexOf('=') < 0 && hp.indexOf('=') < 0 ? e : e.replace(/=/g, '%3D');
+}
+
+const txFields = new WeakMap<Transcript, string>();
+/** `|SYMBOL|Gene|Feature|BIOTYPE|` of a transcript, '=' escaped. */
+function txFieldsOf(tx: Transcript): string {
+  let f = txFields.get(tx);
+  if (f === undefined) {
+    f = ['', tx.geneName, tx.geneId, tx.id, tx.biotype, ''].join('|').replace(/=/g, '%3D');
+    txFields.set(tx, f);
+  }
+  return f;
 }
