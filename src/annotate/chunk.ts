@@ -132,6 +132,36 @@ function note(r: Rec, e: string, ai: number, hap?: [number, number] | null): voi
   }
 }
 
+/**
+ * bcftools csq calls a record intronic only when nothing else hits it (any transcript, any
+ * gene): the gene-level intron entries are dropped beside any other entry, and the
+ * haplotype bits of the entries that stay move with them.
+ */
+function dropIntronsBesideHits(r: Rec): void {
+  const e = r.bcsq;
+  let introns = 0;
+  for (let i = 0; i < e.length; i++) if (e[i].startsWith('intron|')) introns++;
+  if (introns === 0 || introns === e.length) return;
+  const keep: string[] = [];
+  const moved = new Int32Array(e.length);
+  for (let i = 0; i < e.length; i++) {
+    if (e[i].startsWith('intron|')) moved[i] = -1;
+    else moved[i] = keep.push(e[i]) - 1;
+  }
+  const bits = r.hapBits;
+  if (bits) {
+    for (let s = 0; s < bits.length; s++) {
+      let nb = 0;
+      for (let i = 0; i < e.length && i < 15; i++) {
+        const j = moved[i];
+        if (j >= 0) nb |= ((bits[s] >>> (2 * i)) & 3) << (2 * j);
+      }
+      bits[s] = nb;
+    }
+  }
+  r.bcsq = keep;
+}
+
 /** FORMAT/BCSQ: per sample, bit 2*i+h set when INFO/BCSQ entry i (i < 15) is on haplotype h. */
 function formatMasks(r: Rec): string[] {
   const ns = r.gt!.length;
@@ -199,7 +229,7 @@ export function shareModel(model: GeneModel): SharedArrayBuffer {
   const v = new Float64Array(sab, numOff, n);
   let o = 0;
   for (const t of txs) {
-    v[o++] = t.coding ? 1 : 0;
+    v[o++] = (t.coding ? 1 : 0) | (t.exonRows ? 2 : 0);
     v[o++] = t.beg;
     v[o++] = t.end;
     v[o++] = t.exons.length;
@@ -227,7 +257,7 @@ export function sharedModel(sab: SharedArrayBuffer): GeneModel {
     return out;
   };
   const txs: Transcript[] = texts.map(([id, chrom, strand, geneId, geneName, biotype]) => {
-    const coding = v[o] === 1, beg = v[o + 1], end = v[o + 2];
+    const coding = (v[o] & 1) !== 0, exonRows = (v[o] & 2) !== 0, beg = v[o + 1], end = v[o + 2];
     const ne = v[o + 3], nc = v[o + 4], n5 = v[o + 5], n3 = v[o + 6];
     o += 7;
     const exons = ivs(ne);
@@ -235,7 +265,7 @@ export function sharedModel(sab: SharedArrayBuffer): GeneModel {
     for (let i = 0; i < nc; i++, o += 3) cds[i] = { beg: v[o], end: v[o + 1], phase: v[o + 2] };
     const utr5 = ivs(n5);
     const utr3 = ivs(n3);
-    return { id, chrom, strand, geneId, geneName, biotype, coding, beg, end, exons, cds, utr5, utr3 };
+    return { id, chrom, strand, geneId, geneName, biotype, coding, beg, end, exons, cds, utr5, utr3, exonRows };
   });
   return indexModel(txs);
 }
@@ -358,6 +388,7 @@ export class ChunkAnnotator {
   private format(chunk: Rec[], out: LineBuffer): number {
     let annotated = 0;
     for (const r of chunk) {
+      if (r.bcsq.length > 1) dropIntronsBesideHits(r);
       const hasB = r.bcsq.length > 0, hasC = this.spec.vep && r.csq.length > 0;
       if (hasB || r.csq.length) annotated++;
       if (!hasB && !hasC && !r.cols) {

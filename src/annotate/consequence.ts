@@ -236,24 +236,53 @@ function within(ch: Change, x: number, y: number): boolean {
 export function spliceTerms(tx: Transcript, ch: Change): Set<Term> {
   const t = new Set<Term>();
   const fwd = tx.strand === '+';
-  for (let i = 0; i + 1 < tx.exons.length; i++) {
-    const ib = tx.exons[i].end + 1, ie = tx.exons[i + 1].beg - 1;
+  const ins = ch.end < ch.beg;
+  // an insertion counts for a region by its anchor (the base before it)
+  const r = ins ? { beg: ch.beg - 1, end: ch.beg - 1, ins: '' } : ch;
+  const ex = tx.exons;
+  const n = ex.length;
+  // Each side of an intron is judged on its own, with windows measured from its exon edge
+  // and not cut at the other side: across an intron of a few bases, one exon's intronic
+  // windows reach into the next exon (bcftools csq judges each exon edge this way). An
+  // outer exon edge inside the transcript's span (a model whose first or last exons are
+  // missing, as in trimmed GFFs) is a splice edge too.
+  for (let i = 0; i <= n; i++) {
+    // the gap before exon i: [ib, ie]
+    const ib = i > 0 ? ex[i - 1].end + 1 : tx.exonRows ? tx.beg : ex[0].beg;
+    const ie = i < n ? ex[i].beg - 1 : tx.exonRows ? tx.end : ex[n - 1].end;
     if (ie < ib) continue;
-    // left end of intron: donor on '+', acceptor on '-'
-    const leftSite: Term = fwd ? 'splice_donor' : 'splice_acceptor';
-    const rightSite: Term = fwd ? 'splice_acceptor' : 'splice_donor';
-    const ins = ch.end < ch.beg;
-    // an insertion between p-1 and p hits a site when it is inside it or at its exon-facing edge
-    if (ins ? ch.beg - 1 >= ib - 1 && ch.beg <= ib + 1 : touches(ch, ib, Math.min(ib + 1, ie))) t.add(leftSite);
-    if (ins ? ch.beg - 1 >= ie - 1 && ch.beg <= ie + 1 : touches(ch, Math.max(ie - 1, ib), ie)) t.add(rightSite);
-    // an insertion counts for the region by its anchor (the base before it)
-    const r = ins ? { beg: ch.beg - 1, end: ch.beg - 1, ins: '' } : ch;
-    if (touches(r, ib + 2, Math.min(ib + 7, ie)) || touches(r, Math.max(ie - 7, ib), ie - 2)) t.add('splice_region');
-    if (touches(r, ib - 3, ib - 1) || touches(r, ie + 1, ie + 3)) t.add('splice_region');
+    // Left side (exon i-1's end): donor on '+', acceptor on '-'.
+    if (i > 0) sideTerms(t, ch, ins, r, fwd ? 'splice_donor' : 'splice_acceptor', ib, ib + 1, ins && ch.beg - 1 >= ib - 1 && ch.beg <= ib + 1, ib + 2, ib + 7, ib - 3, ib - 1);
+    // Right side (exon i's start).
+    if (i < n) sideTerms(t, ch, ins, r, fwd ? 'splice_acceptor' : 'splice_donor', ie - 1, ie, ins && ch.beg - 1 >= ie - 1 && ch.beg <= ie + 1, ie - 7, ie - 2, ie + 1, ie + 3);
   }
-  // a deletion or substitution hitting the essential site is reported as that only
-  if (ch.end >= ch.beg && (t.has('splice_acceptor') || t.has('splice_donor'))) t.delete('splice_region');
   return t;
+}
+
+/**
+ * One exon edge: the two-base essential site [siteLo, siteHi], the intronic region and the
+ * exonic region. A deletion or substitution that hits the site is reported as the site only
+ * (for this edge); an insertion hits the site when it lies inside it or at its exon-facing
+ * edge (`insAtSite`), and counts for the regions by its anchor base.
+ */
+function sideTerms(
+  t: Set<Term>,
+  ch: Change,
+  ins: boolean,
+  anchor: Change,
+  site: Term,
+  siteLo: number,
+  siteHi: number,
+  insAtSite: boolean,
+  inLo: number,
+  inHi: number,
+  exLo: number,
+  exHi: number,
+): void {
+  const hit = ins ? insAtSite : touches(ch, siteLo, siteHi);
+  if (hit) t.add(site);
+  if (hit && !ins) return;
+  if (touches(anchor, inLo, inHi) || touches(anchor, exLo, exHi)) t.add('splice_region');
 }
 
 /**
@@ -284,23 +313,25 @@ export function symbolicInsertionTerms(tx: Transcript, pos: number): Set<Term> |
   else if (inIv(tx.utr5, after)) t.add('5_prime_utr');
   else if (inIv(tx.utr3, after)) t.add('3_prime_utr');
   const fwd = tx.strand === '+';
-  for (let i = 0; i + 1 < tx.exons.length; i++) {
-    const ib = tx.exons[i].end + 1, ie = tx.exons[i + 1].beg - 1;
+  const inR = (x: number, y: number) => pos >= x && pos <= y;
+  const ex = tx.exons;
+  const n = ex.length;
+  // each exon edge on its own, as in spliceTerms
+  for (let i = 0; i <= n; i++) {
+    const ib = i > 0 ? ex[i - 1].end + 1 : tx.exonRows ? tx.beg : ex[0].beg;
+    const ie = i < n ? ex[i].beg - 1 : tx.exonRows ? tx.end : ex[n - 1].end;
     if (ie < ib) continue;
-    const E = ib - 1, S = ie + 1;
-    let site = false;
-    if (pos >= ib && pos <= ib + 1 && pos + 1 <= ie) {
-      t.add(fwd ? 'splice_donor' : 'splice_acceptor');
-      site = true;
+    if (i > 0) {
+      const E = ib - 1;
+      if (inR(ib, ib + 1)) t.add(fwd ? 'splice_donor' : 'splice_acceptor');
+      else if (inR(E - 2, E) || inR(ib + 2, ib + 6)) t.add('splice_region');
     }
-    if (pos === ie - 1 && pos >= ib) {
-      t.add(fwd ? 'splice_acceptor' : 'splice_donor');
-      site = true;
+    if (i < n) {
+      const S = ie + 1;
+      if (pos === ie - 1) t.add(fwd ? 'splice_acceptor' : 'splice_donor');
+      else if (inR(ie - 7, ie - 2) || pos === ie || inR(S, S + 3)) t.add('splice_region');
     }
-    if (site) continue;
-    const inR = (x: number, y: number) => pos >= x && pos <= y;
-    if (inR(E - 2, E) || inR(ib + 2, Math.min(ib + 6, ie)) || inR(Math.max(ie - 7, ib), ie - 2) || pos === ie || inR(S, S + 3)) t.add('splice_region');
-    else if (inR(ib + 7, ie - 9)) t.add('intron');
+    if (i > 0 && i < n && inR(ib + 7, ie - 9)) t.add('intron');
   }
   return t;
 }

@@ -36,6 +36,11 @@ export interface Transcript {
   cds: CdsSegment[];
   utr5: Interval[];
   utr3: Interval[];
+  /**
+   * The exons come from exon rows (not derived from CDS rows): an outer exon edge inside the
+   * transcript's span (first or last exons missing, as in trimmed GFFs) is a splice edge.
+   */
+  exonRows: boolean;
 }
 
 export interface GeneModel {
@@ -287,6 +292,7 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
       cds: cds.map(({ beg, end, phase }) => ({ beg, end, phase })),
       utr5,
       utr3,
+      exonRows: t.exons.length > 0,
     });
   }
   out.sort((a, b) => (a.chrom < b.chrom ? -1 : a.chrom > b.chrom ? 1 : a.beg - b.beg || a.end - b.end));
