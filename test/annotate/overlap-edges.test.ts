@@ -16,26 +16,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { annotateVcf } from '../../src/annotate/annotate.js';
 import { loadGeneModel } from '../../src/annotate/genemodel.js';
-import { CONFORMANCE_DIR, conformanceCases, readText, runBcftoolsCsq, vcfRows } from './helpers.js';
+import { CONFORMANCE_DIR, conformanceCases, readFasta, readText, runBcftoolsCsq, vcfRows } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gl-csq-ovl-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** FASTA records by name (the case files are small). */
-function readFasta(path: string): Map<string, string> {
-  const seqs = new Map<string, string>();
-  let name = '';
-  let parts: string[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (line.startsWith('>')) {
-      if (name) seqs.set(name, parts.join('').toUpperCase());
-      name = line.slice(1).split(/\s/)[0];
-      parts = [];
-    } else parts.push(line.trim());
-  }
-  if (name) seqs.set(name, parts.join('').toUpperCase());
-  return seqs;
-}
 
 interface Row {
   chrom: string;
