@@ -19,10 +19,10 @@
 import { BGZF_MAX_BLOCK_DATA, bgzfBlockSync } from '../formats/bgzf.js';
 import { InputError } from '../util/errors.js';
 import {
-  cdsEdit, codingEffect, type Change, type FetchSeq, joinTerms, place, startRetained, symbolicInsertionTerms, type Term, touchesCodingEdge, touchesStart, touchesStop, trimAllele, TxContext,
+  cdsEdit, codingEffect, type Change, laterCopyEdits, type FetchSeq, joinTerms, place, startRetained, symbolicInsertionTerms, type Term, touchesCodingEdge, touchesStart, touchesStop, trimAllele, TxContext,
 } from './consequence.js';
 import { type BaseWindow, IndexedFasta } from './fasta.js';
-import { type CdsSegment, type GeneModel, indexModel, type Interval, loadGeneModel, type Strand, type Transcript } from './genemodel.js';
+import { type CdsSegment, cdsJunctions, type GeneModel, indexModel, type Interval, loadGeneModel, type Strand, type Transcript } from './genemodel.js';
 // known.ts (and the tabix reader) is loaded only when databases are given
 import type { KnownMatcher, KnownDbSpec, KnownDbStats } from './known.js';
 import { vepAllele, vepEntry, vepTail } from './vep.js';
@@ -140,6 +140,36 @@ function note(r: Rec, e: string, ai: number, hap?: [number, number] | null): voi
   }
 }
 
+/**
+ * bcftools csq calls a record intronic only when nothing else hits it (any transcript, any
+ * gene): the gene-level intron entries are dropped beside any other entry, and the
+ * haplotype bits of the entries that stay move with them.
+ */
+function dropIntronsBesideHits(r: Rec): void {
+  const e = r.bcsq;
+  let introns = 0;
+  for (let i = 0; i < e.length; i++) if (e[i].startsWith('intron|')) introns++;
+  if (introns === 0 || introns === e.length) return;
+  const keep: string[] = [];
+  const moved = new Int32Array(e.length);
+  for (let i = 0; i < e.length; i++) {
+    if (e[i].startsWith('intron|')) moved[i] = -1;
+    else moved[i] = keep.push(e[i]) - 1;
+  }
+  const bits = r.hapBits;
+  if (bits) {
+    for (let s = 0; s < bits.length; s++) {
+      let nb = 0;
+      for (let i = 0; i < e.length && i < 15; i++) {
+        const j = moved[i];
+        if (j >= 0) nb |= ((bits[s] >>> (2 * i)) & 3) << (2 * j);
+      }
+      bits[s] = nb;
+    }
+  }
+  r.bcsq = keep;
+}
+
 /** FORMAT/BCSQ: per sample, bit 2*i+h set when INFO/BCSQ entry i (i < 15) is on haplotype h. */
 function formatMasks(r: Rec): string[] {
   const ns = r.gt!.length;
@@ -196,13 +226,13 @@ interface RunState {
  * JSON, their coordinates as float64 numbers (a flat layout is written and read far faster
  * than a structured clone of many small objects). Layout: u32 JSON byte length, the JSON,
  * padding to 8, then per transcript coding, beg, end, the counts of exons, CDS, 5' and 3'
- * UTRs, and those intervals (CDS with their phase).
+ * UTRs, `edgeJunctions`, and those intervals (CDS with their phase).
  */
 export function shareModel(model: GeneModel): SharedArrayBuffer {
   const txs = model.transcripts;
   const json = Buffer.from(JSON.stringify(txs.map((t) => [t.id, t.chrom, t.strand, t.geneId, t.geneName, t.biotype])), 'utf8');
   let n = 0;
-  for (const t of txs) n += 7 + 2 * t.exons.length + 3 * t.cds.length + 2 * t.utr5.length + 2 * t.utr3.length;
+  for (const t of txs) n += 8 + 2 * t.exons.length + 3 * t.cds.length + 2 * t.utr5.length + 2 * t.utr3.length;
   const numOff = (4 + json.length + 7) & ~7;
   const sab = new SharedArrayBuffer(numOff + 8 * n);
   new DataView(sab).setUint32(0, json.length, true);
@@ -217,6 +247,7 @@ export function shareModel(model: GeneModel): SharedArrayBuffer {
     v[o++] = t.cds.length;
     v[o++] = t.utr5.length;
     v[o++] = t.utr3.length;
+    v[o++] = t.edgeJunctions ?? 0;
     for (const x of t.exons) (v[o++] = x.beg), (v[o++] = x.end);
     for (const x of t.cds) (v[o++] = x.beg), (v[o++] = x.end), (v[o++] = x.phase);
     for (const x of t.utr5) (v[o++] = x.beg), (v[o++] = x.end);
@@ -239,14 +270,15 @@ export function sharedModel(sab: SharedArrayBuffer): GeneModel {
   };
   const txs: Transcript[] = texts.map(([id, chrom, strand, geneId, geneName, biotype]) => {
     const coding = v[o] === 1, beg = v[o + 1], end = v[o + 2];
-    const ne = v[o + 3], nc = v[o + 4], n5 = v[o + 5], n3 = v[o + 6];
-    o += 7;
+    const ne = v[o + 3], nc = v[o + 4], n5 = v[o + 5], n3 = v[o + 6], edgeJunctions = v[o + 7];
+    o += 8;
     const exons = ivs(ne);
     const cds: CdsSegment[] = new Array(nc);
     for (let i = 0; i < nc; i++, o += 3) cds[i] = { beg: v[o], end: v[o + 1], phase: v[o + 2] };
     const utr5 = ivs(n5);
     const utr3 = ivs(n3);
-    return { id, chrom, strand, geneId, geneName, biotype, coding, beg, end, exons, cds, utr5, utr3 };
+    const junctions = cdsJunctions(cds);
+    return { id, chrom, strand, geneId, geneName, biotype, coding, beg, end, exons, cds, utr5, utr3, cdsJunctions: junctions, edgeJunctions };
   });
   return indexModel(txs);
 }
@@ -399,6 +431,7 @@ export class ChunkAnnotator {
   private format(chunk: Rec[], out: LineBuffer): number {
     let annotated = 0;
     for (const r of chunk) {
+      if (r.bcsq.length > 1) dropIntronsBesideHits(r);
       const hasB = r.bcsq.length > 0, hasC = this.spec.vep && r.csq.length > 0;
       if (hasB || r.csq.length) annotated++;
       if (!hasB && !hasC && !r.cols) {
@@ -689,13 +722,16 @@ function touchesModel(chunk: Rec[], model: GeneModel): boolean {
       if (!a) continue;
       if (a.alt.charCodeAt(0) === 60) return true;
       const tr = a.ch;
-      if (model.reach(r.chrom, Math.min(tr.beg, tr.end), Math.max(tr.beg, tr.end)) >= 0) return true;
+      // the whole REF counts: a long one can reach a transcript its trimmed change does not
+      if (model.reach(r.chrom, Math.min(tr.beg, tr.end, r.pos), Math.max(tr.beg, tr.end, r.pos + r.ref.length - 1)) >= 0) return true;
     }
   }
   return false;
 }
 
 const EMPTY = new Uint8Array(0);
+/** No splice terms (shared, never changed). */
+const NO_TERMS: Set<Term> = new Set<Term>();
 
 /**
  * BGZF blocks that do not depend on how records were grouped into tasks (or threads): the
@@ -1033,13 +1069,16 @@ function annotateRecords(chunk: Rec[], model: GeneModel, local: boolean, vep: bo
         continue;
       }
       const alt = a.alt;
-      const pureIns = ref.length === 1 && alt.length > 1 && alt[0] === ref[0];
+      // REF and ALT padded with shared bases beyond one anchor (rare): the allele they pad stands for them
+      const norm = ref.length > 1 && alt.length > 1 && (ref.charCodeAt(ref.length - 1) === alt.charCodeAt(alt.length - 1) || ref.charCodeAt(1) === alt.charCodeAt(1)) ? paddedAllele(r.pos, ref, alt) : null;
+      const pureIns = norm ? norm.pureIns : ref.length === 1 && alt.length > 1 && alt[0] === ref[0];
       // structural change: insertion point, or the whole REF span
       const pureDel = alt.length === 1 && ref.length > 1 && alt[0] === ref[0];
-      const chBeg = pureIns || pureDel ? r.pos + 1 : r.pos, chEnd = pureIns ? r.pos : r.pos + ref.length - 1;
+      const chBeg = norm ? norm.ch.beg : pureIns || pureDel ? r.pos + 1 : r.pos;
+      const chEnd = norm ? norm.ch.end : pureIns ? r.pos : r.pos + ref.length - 1;
       // (made when a transcript needs more than the deep-intron test)
-      let ch: Change | null = null;
-      const tr = a.ch;
+      let ch: Change | null = norm ? norm.ch : null;
+      const tr = norm ? norm.tr : a.ch;
       const lo = Math.min(tr.beg, tr.end), hi = Math.max(tr.beg, tr.end);
       const vepAl = vep ? vepAllele(alt, ref) : '';
       for (const tx of model.overlapping(r.chrom, lo, hi)) {
@@ -1058,7 +1097,23 @@ function annotateRecords(chunk: Rec[], model: GeneModel, local: boolean, vep: bo
           continue;
         }
         ch ??= { beg: chBeg, end: chEnd, ins: pureIns ? alt.slice(1) : pureDel ? '' : alt };
-        placedHit(r, ai, alt, ref, tx, ch, tr, pureIns, vep, fetch, ctxOf, hits);
+        if (r.pos < tx.beg || r.pos + ref.length - 1 > tx.end) {
+          const c = clippedToTranscript(r.pos, ref, alt, tx);
+          if (c === MISSES) continue;
+          if (c) {
+            placedHit(r, ai, alt, ref, tx, c.ch, c.tr, c.pureIns, vep, fetch, ctxOf, hits, c);
+            continue;
+          }
+        }
+        placedHit(r, ai, alt, ref, tx, ch, tr, pureIns, vep, fetch, ctxOf, hits, norm);
+      }
+      // a long REF can reach a transcript its trimmed change does not (the rest of the REF is taken to be kept at the other end)
+      if (r.pos < lo - 1 || r.pos + ref.length - 1 > hi + 1) {
+        for (const tx of model.overlapping(r.chrom, r.pos, r.pos + ref.length - 1)) {
+          if (!tx.coding || (tx.beg <= hi && tx.end >= lo && !(tr.end < tr.beg && (tr.beg <= tx.beg || tr.beg > tx.end)))) continue;
+          const c = clippedToTranscript(r.pos, ref, alt, tx);
+          if (c && c !== MISSES) placedHit(r, ai, alt, ref, tx, c.ch, c.tr, c.pureIns, vep, fetch, ctxOf, hits, c);
+        }
       }
     }
   }
@@ -1080,11 +1135,94 @@ function annotateRecords(chunk: Rec[], model: GeneModel, local: boolean, vep: bo
   }
 }
 
+/** A record's allele clipped to a transcript, with its structural and trimmed changes. */
+interface Clipped {
+  pos: number;
+  ref: string;
+  alt: string;
+  ch: Change;
+  tr: Change;
+  pureIns: boolean;
+}
+
+/** `clippedToTranscript`: the allele does not reach the transcript. */
+const MISSES = 'misses' as const;
+
+/**
+ * The allele of a REF that reaches past the transcript's first or last base, as bcftools csq
+ * takes it (measured around both ends of real models): shared bases are trimmed from the
+ * right first, then from the left; when what is left lies outside the transcript the record
+ * does not reach it (`MISSES`); when it lies inside, it is the allele (with one base of
+ * anchor when REF or ALT is empty). When it still crosses the transcript's edge, the bases
+ * outside are cut from that end of both REF and ALT (taken to be unchanged) and the rest is
+ * trimmed again, that end first; null when ALT has no base left inside (the caller's coarse
+ * classification applies).
+ */
+function clippedToTranscript(pos: number, ref: string, alt: string, tx: Transcript): Clipped | null | typeof MISSES {
+  let e = 0;
+  while (e < ref.length && e < alt.length && ref[ref.length - 1 - e] === alt[alt.length - 1 - e]) e++;
+  let b = 0;
+  while (b < ref.length - e && b < alt.length - e && ref[b] === alt[b]) b++;
+  const sBeg = pos + b, sEnd = pos + ref.length - 1 - e;
+  if (sEnd < sBeg ? sBeg <= tx.beg || sBeg > tx.end : sEnd < tx.beg || sBeg > tx.end) return MISSES;
+  let rb: number, re: number, ab: number, ae: number;
+  if (sBeg >= tx.beg && sEnd <= tx.end) {
+    rb = b, re = ref.length - e, ab = b, ae = alt.length - e;
+    // one base of anchor (the one before, as VCF writes it) when either side is empty
+    if (re === rb || ae === ab) {
+      if (rb > 0) rb--, ab--;
+      else re++, ae++;
+    }
+  } else {
+    const cutL = Math.max(0, tx.beg - pos), cutR = Math.max(0, pos + ref.length - 1 - tx.end);
+    if (cutL + cutR >= ref.length || alt.length <= cutL + cutR) return null;
+    rb = cutL, re = ref.length - cutR, ab = cutL, ae = alt.length - cutR;
+    const trimRight = () => {
+      while (re - rb > 1 && ae - ab > 1 && ref[re - 1] === alt[ae - 1]) re--, ae--;
+    };
+    const trimLeft = () => {
+      while (re - rb > 1 && ae - ab > 1 && ref[rb] === alt[ab]) rb++, ab++;
+    };
+    if (cutR > 0) trimRight(), trimLeft();
+    else trimLeft(), trimRight();
+  }
+  const cref = ref.slice(rb, re), calt = alt.slice(ab, ae);
+  if (cref === calt) return null;
+  return clippedAllele(pos + rb, cref, calt);
+}
+
+/** An allele that stands for a record's, with its structural change and trimmed change. */
+function clippedAllele(pos: number, ref: string, alt: string): Clipped {
+  const pureIns = ref.length === 1 && alt.length > 1 && alt[0] === ref[0];
+  const pureDel = alt.length === 1 && ref.length > 1 && alt[0] === ref[0];
+  const ch: Change = pureIns ? { beg: pos + 1, end: pos, ins: alt.slice(1) } : pureDel ? { beg: pos + 1, end: pos + ref.length - 1, ins: '' } : { beg: pos, end: pos + ref.length - 1, ins: alt };
+  return { pos, ref, alt, ch, tr: trimAllele(pos, ref, alt), pureIns };
+}
+
+/**
+ * The allele a padded REF/ALT pair stands for, as bcftools csq reads it (its codon window and
+ * amino-acid change come from the changed bases, not from the padding): shared bases trimmed
+ * from the right, then from the left, one base of REF and ALT kept. Null when nothing is
+ * trimmed beyond what a VCF anchor base is.
+ */
+function paddedAllele(pos: number, ref: string, alt: string): Clipped | null {
+  let re = ref.length, ae = alt.length;
+  while (re > 1 && ae > 1 && ref.charCodeAt(re - 1) === alt.charCodeAt(ae - 1)) re--, ae--;
+  let b = 0;
+  while (re - b > 1 && ae - b > 1 && ref.charCodeAt(b) === alt.charCodeAt(b)) b++;
+  if (b === 0 && re === ref.length) return null;
+  return clippedAllele(pos + b, ref.slice(b, re), alt.slice(b, ae));
+}
+
 /** A record's allele on a transcript, not in a deep intron: its place, and its coding hit or its entries. */
 function placedHit(
   r: Rec, ai: number, alt: string, ref: string, tx: Transcript, ch: Change, tr: Change, pureIns: boolean,
   vep: boolean, fetch: FetchSeq, ctxOf: (t: Transcript) => TxContext, hits: Map<Transcript, Hit[]>,
+  clip: Clipped | null = null,
 ): void {
+  // a REF clipped to the transcript (`clippedToTranscript`) stands for the record in the coding work; CSQ keeps the record's allele
+  const pos = clip ? clip.pos : r.pos;
+  const cref = clip ? clip.ref : ref, calt = clip ? clip.alt : alt;
   const pl = place(tx, ch);
   const add = (terms: Set<Term>, o: { geneLevel?: boolean; strand?: boolean } = {}) => {
     note(r, entry(terms, tx, o), ai);
@@ -1106,13 +1244,13 @@ function placedHit(
     return;
   }
   if (pl.coding) {
-    const isIndel = ref.length !== alt.length;
-    const edit = cdsEdit(ctx, r.pos, ref, alt);
+    const isIndel = cref.length !== calt.length;
+    const edit = cdsEdit(ctx, pos, cref, calt);
     if (edit && isIndel && ctx.hasStart && touchesStart(ctx, tr) && startRetained(ctx, tr, fetch)) {
       add(new Set<Term>(['start_retained']), { strand: true });
       return;
     }
-    if (edit && isIndel && ctx.hasStart && touchesStart(ctx, pureIns ? { beg: r.pos, end: r.pos, ins: alt } : tr)) {
+    if (edit && isIndel && ctx.hasStart && touchesStart(ctx, pureIns ? { beg: pos, end: pos, ins: calt } : tr)) {
       // an indel in the start codon: the start is lost (what follows is not translated from it)
       add(new Set<Term>(['start_lost', ...pl.splice]), { strand: true });
       return;
@@ -1125,13 +1263,18 @@ function placedHit(
       let l = hits.get(tx);
       if (!l) hits.set(tx, (l = []));
       l.push(h);
+      if (ctx.overlappingSegs && !isIndel) {
+        // bases read twice (overlapping segments): each later copy changes a codon of its own
+        for (const e of laterCopyEdits(ctx, pos, cref, calt)) l.push({ rec: r, ai, ctx, edit: e, k1: Math.floor(e.c1 / 3), k2: Math.floor((e.c2 - 1) / 3), delta: 0, spliceMerged: NO_TERMS });
+      }
       return;
     }
-    if (ref.length === alt.length) {
+    if (cref.length === calt.length) {
       // substitution reaching past the coding sequence: its coding part, then the rest
-      const seg = tx.cds.find((c) => c.end >= tr.beg && c.beg <= tr.end)!;
-      const a0 = Math.max(seg.beg, r.pos), b0 = Math.min(seg.end, r.pos + ref.length - 1);
-      const e = cdsEdit(ctx, a0, ref.slice(a0 - r.pos, b0 - r.pos + 1), alt.slice(a0 - r.pos, b0 - r.pos + 1));
+      // (the changed bases may all lie outside it: then only the rest)
+      const seg = tx.cds.find((c) => c.end >= tr.beg && c.beg <= tr.end);
+      const a0 = seg ? Math.max(seg.beg, pos) : 0, b0 = seg ? Math.min(seg.end, pos + cref.length - 1) : -1;
+      const e = seg ? cdsEdit(ctx, a0, cref.slice(a0 - pos, b0 - pos + 1), calt.slice(a0 - pos, b0 - pos + 1)) : null;
       const eff = e ? codingEffect(ctx, [e]) : null;
       if (eff) add(eff.terms, { strand: true });
       const rest = new Set<Term>(pl.splice);
@@ -1205,7 +1348,7 @@ function emitGroups(tx: Transcript, hs: Hit[], local: boolean, vep: boolean): Ar
     let reach = -1;
     let frame = 0;
     for (const h of hs) {
-      if (cur.length && h.k1 <= reach && h.edit.c1 >= cur[cur.length - 1].edit.c2) {
+      if (cur.length && h.k1 <= reach && h.edit.c1 >= cur[cur.length - 1].edit.c2 && !(h.ctx.overlappingSegs && cur.some((x) => x.rec === h.rec && x.ai === h.ai))) {
         cur.push(h);
       } else {
         if (cur.length) groups.push(cur);

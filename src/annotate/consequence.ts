@@ -141,6 +141,8 @@ export class TxContext {
   readonly tail: string;
   /** CDS begins with a start codon (not 5'-incomplete). */
   readonly hasStart: boolean;
+  /** Some coding segments overlap (their common bases are in `cds` twice, once per segment). */
+  readonly overlappingSegs: boolean;
   constructor(readonly tx: Transcript, fetch: FetchSeq) {
     const fwd = tx.strand === '+';
     this.segs = fwd ? tx.cds.map((c) => ({ beg: c.beg, end: c.end })) : [...tx.cds].reverse().map((c) => ({ beg: c.beg, end: c.end }));
@@ -168,6 +170,7 @@ export class TxContext {
     }
     this.tail = tail;
     this.hasStart = this.phase === 0 && this.cds.startsWith('ATG');
+    this.overlappingSegs = tx.cds.some((c, i) => i > 0 && c.beg <= tx.cds[i - 1].end);
   }
 
   /** Index of the coding segment containing genomic `pos`, or -1. */
@@ -216,6 +219,23 @@ export function cdsEdit(ctx: TxContext, pos: number, ref: string, alt: string): 
   return fwd ? { c1: a, c2: b + 1, ins: alt } : { c1: b, c2: a + 1, ins: revcomp(alt) };
 }
 
+/**
+ * With overlapping coding segments (`TxContext.overlappingSegs`): the edits of a raw allele
+ * in the later copies of the bases it changes, one per further segment that holds the whole
+ * REF (`cdsEdit` gives the first). Each changes its own codon, as bcftools csq reports it.
+ */
+export function laterCopyEdits(ctx: TxContext, pos: number, ref: string, alt: string): CdsEdit[] {
+  const fwd = ctx.tx.strand === '+';
+  const end = pos + ref.length - 1;
+  const out: CdsEdit[] = [];
+  for (let s = ctx.segOf(pos) + 1; s > 0 && s < ctx.segs.length; s++) {
+    if (pos < ctx.segs[s].beg || end > ctx.segs[s].end) continue;
+    const a = ctx.cdsOffset(pos, s), b = ctx.cdsOffset(end, s);
+    out.push(fwd ? { c1: a, c2: b + 1, ins: alt } : { c1: b, c2: a + 1, ins: revcomp(alt) });
+  }
+  return out;
+}
+
 function overlaps(b: number, e: number, x: number, y: number): boolean {
   return b <= y && x <= e;
 }
@@ -236,24 +256,58 @@ function within(ch: Change, x: number, y: number): boolean {
 export function spliceTerms(tx: Transcript, ch: Change): Set<Term> {
   const t = new Set<Term>();
   const fwd = tx.strand === '+';
-  for (let i = 0; i + 1 < tx.exons.length; i++) {
-    const ib = tx.exons[i].end + 1, ie = tx.exons[i + 1].beg - 1;
-    if (ie < ib) continue;
-    // left end of intron: donor on '+', acceptor on '-'
-    const leftSite: Term = fwd ? 'splice_donor' : 'splice_acceptor';
-    const rightSite: Term = fwd ? 'splice_acceptor' : 'splice_donor';
-    const ins = ch.end < ch.beg;
-    // an insertion between p-1 and p hits a site when it is inside it or at its exon-facing edge
-    if (ins ? ch.beg - 1 >= ib - 1 && ch.beg <= ib + 1 : touches(ch, ib, Math.min(ib + 1, ie))) t.add(leftSite);
-    if (ins ? ch.beg - 1 >= ie - 1 && ch.beg <= ie + 1 : touches(ch, Math.max(ie - 1, ib), ie)) t.add(rightSite);
-    // an insertion counts for the region by its anchor (the base before it)
-    const r = ins ? { beg: ch.beg - 1, end: ch.beg - 1, ins: '' } : ch;
-    if (touches(r, ib + 2, Math.min(ib + 7, ie)) || touches(r, Math.max(ie - 7, ib), ie - 2)) t.add('splice_region');
-    if (touches(r, ib - 3, ib - 1) || touches(r, ie + 1, ie + 3)) t.add('splice_region');
+  const exons = tx.exons;
+  for (let i = 0; i + 1 < exons.length; i++) {
+    const ib = exons[i].end + 1, ie = exons[i + 1].beg - 1;
+    if (ie >= ib) intronEndTerms(t, ch, fwd, ib, ie, true, true);
   }
-  // a deletion or substitution hitting the essential site is reported as that only
-  if (ch.end >= ch.beg && (t.has('splice_acceptor') || t.has('splice_donor'))) t.delete('splice_region');
+  // a transcript whose GFF row starts before its first exon row or ends after its last one: that
+  // exon edge is a splice junction too (as bcftools csq reports), the transcript's own ends are not
+  const edges = tx.edgeJunctions;
+  if (edges) {
+    if (edges & 1) intronEndTerms(t, ch, fwd, tx.beg, exons[0].beg - 1, false, true);
+    if (edges & 2) intronEndTerms(t, ch, fwd, exons[exons.length - 1].end + 1, tx.end, true, false);
+  }
+  // a deletion or substitution over the essential site is reported as that only (a single base
+  // that is both, at a tiny intron, keeps both)
+  if (ch.end > ch.beg && (t.has('splice_acceptor') || t.has('splice_donor'))) t.delete('splice_region');
+  if (tx.cdsJunctions) junctionTerms(tx.cdsJunctions, fwd, ch, t);
   return t;
+}
+
+/**
+ * Splice terms of a change at the ends of intron [ib, ie] that border an exon (`left`: the
+ * exon before ib; `right`: the exon after ie). The windows are not clipped to the intron: in
+ * an intron of 1-8 bases they reach into the exons around it (as bcftools csq reports: e.g.
+ * splice_region 6 bases before a 2-base intron).
+ */
+function intronEndTerms(t: Set<Term>, ch: Change, fwd: boolean, ib: number, ie: number, left: boolean, right: boolean): void {
+  const ins = ch.end < ch.beg;
+  // left end of intron: donor on '+', acceptor on '-'; an insertion between p-1 and p hits a
+  // site when it is inside it or at its exon-facing edge
+  if (left && (ins ? ch.beg - 1 >= ib - 1 && ch.beg <= ib + 1 : touches(ch, ib, ib + 1))) t.add(fwd ? 'splice_donor' : 'splice_acceptor');
+  if (right && (ins ? ch.beg - 1 >= ie - 1 && ch.beg <= ie + 1 : touches(ch, ie - 1, ie))) t.add(fwd ? 'splice_acceptor' : 'splice_donor');
+  // an insertion counts for the region by its anchor (the base before it)
+  const r = ins ? { beg: ch.beg - 1, end: ch.beg - 1, ins: '' } : ch;
+  if ((left && (touches(r, ib + 2, ib + 7) || touches(r, ib - 3, ib - 1))) || (right && (touches(r, ie - 7, ie - 2) || touches(r, ie + 1, ie + 3)))) t.add('splice_region');
+}
+
+/**
+ * Splice terms at junctions of coding segments that overlap or abut (no intron), as
+ * bcftools csq reports them (measured with --force at overlaps of 0 to 4 bases, both
+ * strands): the base before the downstream segment's first base is the splice site
+ * (acceptor on '+', donor on '-'), and the last 3 bases of the upstream segment and the
+ * first 3 of the downstream one are splice region; a site base in them has both terms.
+ */
+function junctionTerms(j: number[], fwd: boolean, ch: Change, t: Set<Term>): void {
+  const ins = ch.end < ch.beg;
+  // an insertion counts by its anchor (the base before it)
+  const r = ins ? { beg: ch.beg - 1, end: ch.beg - 1, ins: '' } : ch;
+  for (let i = 0; i < j.length; i += 2) {
+    const aEnd = j[i], bBeg = j[i + 1];
+    if (!ins && touches(r, bBeg - 1, bBeg - 1)) t.add(fwd ? 'splice_acceptor' : 'splice_donor');
+    if (touches(r, aEnd - 2, aEnd) || touches(r, bBeg, bBeg + 2)) t.add('splice_region');
+  }
 }
 
 /**
@@ -284,23 +338,26 @@ export function symbolicInsertionTerms(tx: Transcript, pos: number): Set<Term> |
   else if (inIv(tx.utr5, after)) t.add('5_prime_utr');
   else if (inIv(tx.utr3, after)) t.add('3_prime_utr');
   const fwd = tx.strand === '+';
-  for (let i = 0; i + 1 < tx.exons.length; i++) {
-    const ib = tx.exons[i].end + 1, ie = tx.exons[i + 1].beg - 1;
+  const inR = (x: number, y: number) => pos >= x && pos <= y;
+  const ex = tx.exons;
+  const n = ex.length;
+  const edges = tx.edgeJunctions ?? 0;
+  // each exon edge on its own: windows are not cut at the far side of an intron of a few bases
+  for (let i = 0; i <= n; i++) {
+    const ib = i > 0 ? ex[i - 1].end + 1 : (edges & 1) !== 0 ? tx.beg : ex[0].beg;
+    const ie = i < n ? ex[i].beg - 1 : (edges & 2) !== 0 ? tx.end : ex[n - 1].end;
     if (ie < ib) continue;
-    const E = ib - 1, S = ie + 1;
-    let site = false;
-    if (pos >= ib && pos <= ib + 1 && pos + 1 <= ie) {
-      t.add(fwd ? 'splice_donor' : 'splice_acceptor');
-      site = true;
+    if (i > 0) {
+      const E = ib - 1;
+      if (inR(ib, ib + 1)) t.add(fwd ? 'splice_donor' : 'splice_acceptor');
+      else if (inR(E - 2, E) || inR(ib + 2, ib + 6)) t.add('splice_region');
     }
-    if (pos === ie - 1 && pos >= ib) {
-      t.add(fwd ? 'splice_acceptor' : 'splice_donor');
-      site = true;
+    if (i < n) {
+      const S = ie + 1;
+      if (pos === ie - 1) t.add(fwd ? 'splice_acceptor' : 'splice_donor');
+      else if (inR(ie - 7, ie - 2) || pos === ie || inR(S, S + 3)) t.add('splice_region');
     }
-    if (site) continue;
-    const inR = (x: number, y: number) => pos >= x && pos <= y;
-    if (inR(E - 2, E) || inR(ib + 2, Math.min(ib + 6, ie)) || inR(Math.max(ie - 7, ib), ie - 2) || pos === ie || inR(S, S + 3)) t.add('splice_region');
-    else if (inR(ib + 7, ie - 9)) t.add('intron');
+    if (i > 0 && i < n && inR(ib + 7, ie - 9)) t.add('intron');
   }
   return t;
 }
@@ -415,11 +472,14 @@ export function codingEffect(ctx: TxContext, edits: CdsEdit[], altShift = 0): { 
   }
   if (!isIndel) {
     if (refAA === altAA) {
-      if (refStop >= 0) terms.add('stop_retained');
+      // a stop inside the CDS (not its last codon, e.g. a slippage model) kept: bcftools calls it synonymous
+      if (refStop >= 0) terms.add(3 * (k1 + refStop) + 3 >= R.length ? 'stop_retained' : 'synonymous');
       else terms.add('synonymous');
     } else if (!terms.has('stop_lost') && !terms.has('stop_gained') && !terms.has('start_lost')) terms.add('missense');
   }
-  const aa = refAA === altAA ? `${k1 + 1}${refAA}` : `${k1 + 1}${refAA}>${k1 + 1 + altShift}${altAA}`;
+  // a new stop ends the protein: what follows it is not shown
+  const altShown = altStop >= 0 && refStop < 0 && altStop + 1 < altAA.length ? altAA.slice(0, altStop + 1) : altAA;
+  const aa = refAA === altAA ? `${k1 + 1}${refAA}` : `${k1 + 1}${refAA}>${k1 + 1 + altShift}${altShown}`;
   return { terms, aa };
 }
 

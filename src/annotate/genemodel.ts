@@ -36,6 +36,26 @@ export interface Transcript {
   cds: CdsSegment[];
   utr5: Interval[];
   utr3: Interval[];
+  /**
+   * Junctions between coding segments that overlap or abut (no intron between them, e.g.
+   * ribosomal slippage, where the overlapping bases are read twice): flat pairs of the
+   * upstream segment's last base and the downstream segment's first base, genomic order.
+   * Absent when there are none (almost every transcript).
+   */
+  cdsJunctions?: number[];
+  /**
+   * The transcript's GFF row reaches past its exon rows: bit 1, its first exon's start is a
+   * splice junction (an intron lies before it, up to the transcript start); bit 2, its last
+   * exon's end is. 0 otherwise, and when the exons are made from CDS rows.
+   */
+  edgeJunctions?: number;
+}
+
+/** The `cdsJunctions` of coding segments sorted by start (undefined when there are none). */
+export function cdsJunctions(cds: Interval[]): number[] | undefined {
+  let out: number[] | undefined;
+  for (let i = 1; i < cds.length; i++) if (cds[i].beg <= cds[i - 1].end + 1) (out ??= []).push(cds[i - 1].end, cds[i].beg);
+  return out;
 }
 
 export interface GeneModel {
@@ -256,7 +276,8 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
     // GTF: stop codon rows are outside CDS; join them
     for (const s of t.stop) cds = addStop(cds, s);
     let exons = mergeIntervals(t.exons.sort(byBeg));
-    if (!exons.length) exons = mergeIntervals(cds.map((x) => ({ beg: x.beg, end: x.end })));
+    const exonRows = exons.length > 0;
+    if (!exonRows) exons = mergeIntervals(cds.map((x) => ({ beg: x.beg, end: x.end })));
     for (const c of cds) {
       if (!exons.some((e) => e.beg <= c.beg && c.end <= e.end)) {
         throw new InputError('bad_gff', `CDS ${c.beg + 1}-${c.end + 1} of transcript ${t.id} lies outside its exons`, { file, line: (c as CdsSegment & { line?: number }).line ?? t.line, field: 'CDS' });
@@ -273,6 +294,8 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
     }
     const rawBt = t.biotype ?? g?.biotype ?? t.type;
     const beg = Math.min(t.beg, exons[0].beg), end = Math.max(t.end, exons[exons.length - 1].end);
+    const junctions = cdsJunctions(cds);
+    const edgeJunctions = exonRows ? (t.beg < exons[0].beg ? 1 : 0) | (t.end > exons[exons.length - 1].end ? 2 : 0) : 0;
     out.push({
       id: t.id,
       chrom: t.chrom,
@@ -287,6 +310,8 @@ export async function loadGeneModel(file: string, format?: 'gff3' | 'gtf'): Prom
       cds: cds.map(({ beg, end, phase }) => ({ beg, end, phase })),
       utr5,
       utr3,
+      cdsJunctions: junctions,
+      edgeJunctions,
     });
   }
   out.sort((a, b) => (a.chrom < b.chrom ? -1 : a.chrom > b.chrom ? 1 : a.beg - b.beg || a.end - b.end));
@@ -307,11 +332,17 @@ function mergeIntervals(v: Interval[]): Interval[] {
   return out;
 }
 
+/**
+ * Coding segments sorted by start: one that lies within the one before it (a repeated row)
+ * is dropped; one that starts inside the one before it and ends after it is kept as it is
+ * (ribosomal slippage: the bases in both are read twice, bcftools csq --force does the same).
+ */
 function mergeCds(v: CdsSegment[]): CdsSegment[] {
   const out: CdsSegment[] = [];
   for (const x of v) {
     const last = out[out.length - 1];
-    if (last && x.beg <= last.end) last.end = Math.max(last.end, x.end);
+    if (last && x.beg >= last.beg && x.end <= last.end) continue;
+    if (last && x.beg <= last.beg) last.end = Math.max(last.end, x.end);
     else out.push({ ...x });
   }
   return out;

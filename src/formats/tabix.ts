@@ -9,11 +9,12 @@
  * `TabixBuilder.add` takes *logical* virtual offsets from `BgzfWriter.tell()`; `build`
  * resolves them once every block is written (after `BgzfWriter.close()`).
  * `VcfGzWriter` ties the two together: header, records, then `out.vcf.gz` + `out.vcf.gz.tbi`.
+ * `indexBgzfVcf` indexes a BGZF VCF another writer compressed, by reading it once.
  */
-import { writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { reg2bin } from './bam.js';
-import { BgzfWriter, bgzfCompress, fileSink, type BgzfWriterOptions } from './bgzf.js';
-import { GenolakeError } from '../util/errors.js';
+import { BgzfWriter, bgzfCompress, fileSink, readBgzfBlocks, type BgzfWriterOptions } from './bgzf.js';
+import { GenolakeError, InputError } from '../util/errors.js';
 
 export const TABIX_PSEUDO_BIN = 37450;
 const LINEAR_SHIFT = 14;
@@ -194,4 +195,94 @@ export class VcfGzWriter {
     await writeFile(tbi, await bgzfCompress(raw));
     return tbi;
   }
+}
+
+/** Reference length of a data line's record (POS, REF and an END= in INFO), from its bytes. */
+function lineEnd(line: Buffer, t1: number, t3: number, t4: number, t7: number, t8: number, pos: number): number {
+  // INFO END= (symbolic alleles) wins over the REF length
+  for (let i = t7 + 1; i + 4 < t8; i++) {
+    if ((i === t7 + 1 || line[i - 1] === 59) && line[i] === 69 && line[i + 1] === 78 && line[i + 2] === 68 && line[i + 3] === 61) {
+      let end = 0;
+      let j = i + 4;
+      for (; j < t8 && line[j] >= 48 && line[j] <= 57; j++) end = end * 10 + (line[j] - 48);
+      if (j > i + 4) return Math.max(pos, end);
+    }
+  }
+  return pos - 1 + Math.max(1, t4 - t3 - 1);
+}
+
+/**
+ * Writes `<path>.tbi` for a finished, position-sorted BGZF VCF, reading it once (inflating,
+ * never compressing): for a file compressed by another writer (such as the annotator's,
+ * whose blocks several threads compress), where no writer kept the virtual offsets. The
+ * index is written under a temporary name and renamed into place.
+ */
+export async function indexBgzfVcf(path: string, name = path): Promise<string> {
+  const index = new TabixBuilder();
+  let carry: Buffer | null = null;
+  let carryStart = 0;
+  let lineNo = 0;
+  const addLine = (line: Buffer, vBeg: number, vEnd: number): void => {
+    lineNo++;
+    if (line.length === 0 || line[0] === 35 /* # */) return;
+    const t1 = line.indexOf(9);
+    const t2 = t1 < 0 ? -1 : line.indexOf(9, t1 + 1);
+    const t3 = t2 < 0 ? -1 : line.indexOf(9, t2 + 1);
+    const t4 = t3 < 0 ? -1 : line.indexOf(9, t3 + 1);
+    const t5 = t4 < 0 ? -1 : line.indexOf(9, t4 + 1);
+    const t6 = t5 < 0 ? -1 : line.indexOf(9, t5 + 1);
+    const t7 = t6 < 0 ? -1 : line.indexOf(9, t6 + 1);
+    if (t7 < 0) throw new InputError('VCF_BAD_RECORD', 'a data line has fewer than 8 columns', { file: name, line: lineNo });
+    let t8 = line.indexOf(9, t7 + 1);
+    if (t8 < 0) t8 = line.length;
+    let pos = 0;
+    for (let i = t1 + 1; i < t2; i++) {
+      const d = line[i] - 48;
+      if (d < 0 || d > 9) throw new InputError('VCF_BAD_RECORD', 'POS is not a number', { file: name, line: lineNo, field: 'POS' });
+      pos = pos * 10 + d;
+    }
+    try {
+      index.add(line.toString('utf8', 0, t1), pos - 1, lineEnd(line, t1, t3, t4, t7, t8, pos), vBeg, vEnd);
+    } catch (e) {
+      if (e instanceof GenolakeError) throw new InputError('VCF_UNSORTED', e.message, { file: name, line: lineNo });
+      throw e;
+    }
+  };
+  for await (const block of readBgzfBlocks(path, { name })) {
+    const d = block.data;
+    // virtual offset: compressed block offset × 2^16 + offset in the block (exact below 2^53)
+    const v0 = block.coffset * 65536;
+    let s = 0;
+    while (s < d.length) {
+      const nl = d.indexOf(10, s);
+      if (nl < 0) {
+        if (carry) carry = Buffer.concat([carry, d.subarray(s)]);
+        else {
+          carry = Buffer.from(d.subarray(s));
+          carryStart = v0 + s;
+        }
+        break;
+      }
+      let end = nl;
+      if (end > s && d[end - 1] === 13) end--;
+      // a line that ends its block ends where the next block starts (as htslib's tell puts it)
+      const vEnd = nl + 1 === d.length ? (block.coffset + block.csize) * 65536 : v0 + nl + 1;
+      if (carry) {
+        addLine(Buffer.concat([carry, d.subarray(s, end)]), carryStart, vEnd);
+        carry = null;
+      } else addLine(d.subarray(s, end), v0 + s, vEnd);
+      s = nl + 1;
+    }
+  }
+  if (carry) throw new InputError('VCF_TRUNCATED', 'the last line has no newline', { file: name, line: lineNo + 1 });
+  const tbi = `${path}.tbi`;
+  const tmp = `${tbi}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, await bgzfCompress(index.build()));
+    await rename(tmp, tbi);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  return tbi;
 }

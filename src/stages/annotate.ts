@@ -7,10 +7,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { annotateVcf } from '../annotate/annotate.js';
-import { lineBatches } from '../annotate/vcf.js';
 import type { KnownDbSpec, KnownDbStats } from '../annotate/known.js';
 import type { TaskPool } from '../engine/pool.js';
-import { VcfGzWriter } from '../formats/tabix.js';
+import { indexBgzfVcf } from '../formats/tabix.js';
 import { lakeFileCopy } from '../lake/local-file.js';
 import type { Lake } from '../lake/types.js';
 import type { Logger } from '../util/log.js';
@@ -35,28 +34,6 @@ export interface AnnotateSampleResult {
   known?: KnownDbStats[];
 }
 
-/** Writes the annotator's plain VCF through the tabix-indexing writer (BGZF + .tbi). */
-async function indexVcf(src: string, dest: string): Promise<void> {
-  const w = await VcfGzWriter.create(dest);
-  let header = '';
-  let inHeader = true;
-  for await (const batch of lineBatches(src, 'utf8')) {
-    for (const line of batch) {
-      if (inHeader && line.startsWith('#')) {
-        header += `${line}\n`;
-        continue;
-      }
-      if (inHeader) {
-        await w.writeHeader(header);
-        inHeader = false;
-      }
-      if (line) await w.writeRecord(line);
-    }
-  }
-  if (inHeader) await w.writeHeader(header);
-  await w.close();
-}
-
 export interface AnnotateSampleDeps {
   lake: Lake;
   log?: Logger;
@@ -69,12 +46,12 @@ export async function annotateSample(input: AnnotateSampleInput, deps: AnnotateS
   const tmp = await mkdtemp(join(tmpdir(), 'genolake-annotate-'));
   try {
     const vcf = await lakeFileCopy(lake, input.vcfKey, tmp);
-    // plain text in between: compressed once, by the indexing writer
-    const raw = join(tmp, 'annotated.raw.vcf');
-    const gtf = /\.gtf(\.gz)?$/i.test(input.genes);
-    const stats = await annotateVcf({ reference: input.reference, ...(gtf ? { gtf: input.genes } : { gff: input.genes }), vcf, out: raw, ...(input.known?.length ? { known: input.known } : {}), ...(pool ? { pool } : {}) });
+    // BGZF straight from the annotator (its blocks compressed on the pool's threads), then
+    // indexed by one reading pass: inflating is cheap next to compressing a second time
     const out = join(tmp, 'annotated.vcf.gz');
-    await indexVcf(raw, out);
+    const gtf = /\.gtf(\.gz)?$/i.test(input.genes);
+    const stats = await annotateVcf({ reference: input.reference, ...(gtf ? { gtf: input.genes } : { gff: input.genes }), vcf, out, ...(input.known?.length ? { known: input.known } : {}), ...(pool ? { pool } : {}) });
+    await indexBgzfVcf(out);
     const staging = lake.stagingPrefix('annotate');
     await lake.put(`${staging}annotated.vcf.gz`, createReadStream(out));
     await lake.put(`${staging}annotated.vcf.gz.tbi`, await readFile(`${out}.tbi`));

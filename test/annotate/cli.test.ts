@@ -53,6 +53,18 @@ describe('annotate CLI and BGZF output', () => {
     expect(readdirNoTmp()).toBe(true);
   });
 
+  it('-W writes a tabix index that answers region queries', async () => {
+    const gz = join(dir, 'indexed.vcf.gz');
+    await cli(['--reference', fa, '--gff', gff, '--vcf', vcf, '--out', gz, '-W']);
+    const records = gunzipSync(readFileSync(gz)).toString().split('\n').filter((l) => l && l[0] !== '#');
+    for (const chrom of ['chrS', 'chrT']) {
+      const want = records.filter((l) => l.startsWith(`${chrom}\t`));
+      expect(want.length).toBeGreaterThan(0);
+      expect(execFileSync('tabix', [gz, chrom]).toString().split('\n').filter(Boolean)).toEqual(want);
+    }
+    await expect(cli(['--reference', fa, '--gff', gff, '--vcf', vcf, '--out', join(dir, 'plain.vcf'), '-W'])).rejects.toThrow(/--write-index needs a BGZF output/);
+  });
+
   it('reports bad usage and bad input as InputError, leaving no output behind', async () => {
     await expect(cli(['--reference', fa, '--gff', gff, '--gtf', gff, '--vcf', vcf, '--out', join(dir, 'x.vcf')])).rejects.toThrow(InputError);
     const bad = join(dir, 'bad.vcf');

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { shareModel, sharedModel } from '../../src/annotate/chunk.js';
 import { TxContext } from '../../src/annotate/consequence.js';
 import { displayBiotype, loadGeneModel } from '../../src/annotate/genemodel.js';
 import { InputError } from '../../src/util/errors.js';
@@ -82,6 +83,33 @@ describe('gene models', () => {
     expect(ctx.cdsOffset(28)).toBe(-1);
     expect(ctx.cdsOffset(27)).toBe(0);
     expect(ctx.cdsOffset(11)).toBe(9);
+  });
+
+  it('keeps coding segments that overlap (ribosomal slippage), reads their shared bases twice, drops repeated rows; workers get the same', async () => {
+    const m = await loadGeneModel(
+      gffFile([
+        row('gene', 1, 30, '-', '.', 'ID=gene:G;biotype=protein_coding'),
+        row('mRNA', 1, 30, '-', '.', 'ID=transcript:T;Parent=gene:G;biotype=protein_coding'),
+        row('CDS', 1, 12, '-', '0', 'Parent=transcript:T'),
+        row('CDS', 12, 30, '-', '0', 'Parent=transcript:T'),
+        row('CDS', 14, 20, '-', '0', 'Parent=transcript:T'),
+      ]),
+    );
+    const t = m.transcripts[0];
+    expect(t.cds.map((c) => [c.beg, c.end])).toEqual([[0, 11], [11, 29]]);
+    expect(t.cdsJunctions).toEqual([11, 11]);
+    expect(t.exons).toEqual([{ beg: 0, end: 29 }]);
+    //          123456789012345678901234567890
+    const seq = 'ATGCCCGGGTTTAAACCCGGGTTTAAACCC';
+    const ctx = new TxContext(t, (_c, b, e) => seq.slice(b, e + 1));
+    expect(ctx.overlappingSegs).toBe(true);
+    // 30..12 then 12..1 (reverse strand): base 12 is in both
+    expect(ctx.cds.length).toBe(31);
+    expect(ctx.cdsOffset(11)).toBe(18);
+    expect(ctx.cdsOffset(11, 1)).toBe(19);
+    const shared = sharedModel(shareModel(m)).transcripts[0];
+    expect(shared.cds).toEqual(t.cds);
+    expect(shared.cdsJunctions).toEqual([11, 11]);
   });
 
   it('parses GENCODE GTF, folding stop_codon rows into the CDS and deriving UTRs', async () => {

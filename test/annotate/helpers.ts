@@ -86,3 +86,19 @@ export function runBcftoolsCsq(fasta: string, gff: string, vcf: string, extra: s
 export function readText(p: string): string {
   return readFileSync(p, 'utf8');
 }
+
+/** FASTA records by name, upper case (the case files are small). */
+export function readFasta(path: string): Map<string, string> {
+  const seqs = new Map<string, string>();
+  let name = '';
+  let parts: string[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (line.startsWith('>')) {
+      if (name) seqs.set(name, parts.join('').toUpperCase());
+      name = line.slice(1).split(/\s/)[0];
+      parts = [];
+    } else parts.push(line.trim());
+  }
+  if (name) seqs.set(name, parts.join('').toUpperCase());
+  return seqs;
+}

@@ -23,6 +23,7 @@ interface AnnotateFlags {
   known: KnownDbSpec[];
   threads: number;
   level?: number;
+  writeIndex?: boolean;
 }
 
 export function register(program: Command): void {
@@ -37,6 +38,7 @@ export function register(program: Command): void {
     .option('--local', 'one record at a time: no compound (same-haplotype) consequences')
     .option('--no-vep', 'do not write the VEP-style INFO/CSQ field')
     .option('--level <n>', 'BGZF compression level of a .gz output (zlib 0-9; default 5)', (v: string) => Number(v))
+    .option('-W, --write-index', 'also write <out>.tbi (tabix index; .gz output only)')
     .option(
       '--known <NAME=db.vcf.gz[:FIELD,…]>',
       'known-variant database (tabix-indexed VCF, path or http(s) URL): ID and INFO/NAME_FIELD copied on allele match after normalisation; repeatable',
@@ -45,6 +47,7 @@ export function register(program: Command): void {
     );
   threadsOption(cmd).action(async (flags: AnnotateFlags) => {
     if (!!flags.gff === !!flags.gtf) throw new InputError('bad_usage', 'give exactly one of --gff or --gtf');
+    if (flags.writeIndex && !/\.(gz|bgz)$/i.test(flags.out)) throw new InputError('bad_usage', `--write-index needs a BGZF output (.vcf.gz), not ${flags.out}`);
     // starting worker threads costs more than a small file takes: the default is one thread then (same output)
     let threads = flags.threads;
     if (cmd.getOptionValueSource('threads') === 'default' && existsSync(flags.vcf) && statSync(flags.vcf).size < SMALL_VCF_BYTES) threads = 1;
@@ -61,7 +64,11 @@ export function register(program: Command): void {
       threads,
       ...(flags.level !== undefined ? { level: flags.level } : {}),
     });
-    out(`annotated ${stats.annotated} of ${stats.records} records → ${flags.out}`);
+    if (flags.writeIndex) {
+      const { indexBgzfVcf } = await import('../../formats/tabix.js');
+      await indexBgzfVcf(flags.out);
+    }
+    out(`annotated ${stats.annotated} of ${stats.records} records → ${flags.out}${flags.writeIndex ? ' (+ .tbi)' : ''}`);
     for (const k of stats.known ?? []) {
       const alias = Object.entries(k.aliases).map(([a, b]) => `${a} as ${b}`);
       out(`  ${k.name}: ${k.matchedRecords} records matched${alias.length ? `; chromosomes read as ${alias.join(', ')}` : ''}`);
