@@ -27,20 +27,13 @@
  * toggled (and chrM ↔ MT), so `chr1` inputs match a `1` database and back.
  */
 import { existsSync } from 'node:fs';
-import { basename, isAbsolute, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { TabixIndexedFile } from '@gmod/tabix';
 import { InputError } from '../util/errors.js';
 import { IndexedFasta } from './fasta.js';
+import { checkSpec, isUrl, type KnownDbSpec } from './known-spec.js';
 
-/** One database as given on the command line (`NAME=db.vcf.gz[:FIELD,…]`) or in a manifest. */
-export interface KnownDbSpec {
-  /** Prefix of the output INFO keys; see KNOWN_NAME_PATTERN. */
-  name: string;
-  /** BGZF VCF with a `.tbi` (or `.csi`) beside it; a local path or an http(s) URL. */
-  path: string;
-  /** INFO keys of the database to copy (ID is always copied). */
-  fields: string[];
-}
+export { KNOWN_NAME_PATTERN, knownFromParam, parseKnownSpec, resolveKnownSpec, type KnownDbSpec } from './known-spec.js';
 
 /** Everything a matcher needs; plain data, so it can be posted to a worker. */
 export interface KnownOptions {
@@ -61,12 +54,6 @@ export interface KnownDbStats {
   missingChroms: string[];
 }
 
-/** A database name: a letter, then letters, digits or '_' (it prefixes VCF INFO keys). */
-export const KNOWN_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_]{0,63}$';
-const KNOWN_NAME = new RegExp(KNOWN_NAME_PATTERN);
-/** VCF 4.3 INFO key syntax. */
-const INFO_KEY = /^([A-Za-z_][0-9A-Za-z_.]*|1000G)$/;
-const FIELD_LIST = /^(?:INFO\/)?[A-Za-z_][0-9A-Za-z_.]*(?:,(?:INFO\/)?[A-Za-z_][0-9A-Za-z_.]*)*$/;
 
 /** Records closer than this share a window (one query per database). */
 const WINDOW_GAP = 4096;
@@ -80,59 +67,6 @@ const WINDOW_SPAN = 1 << 16;
 const READ_AHEAD = 1 << 15;
 /** Indel shifting through a repeat stops here (pathological repeats only). */
 const MAX_SHIFT = 100_000;
-
-/** Parses `NAME=path[:FIELD,FIELD…]`; a ':' followed by something that is not a field list belongs to the path (URLs). */
-export function parseKnownSpec(text: string): KnownDbSpec {
-  const eq = text.indexOf('=');
-  if (eq < 0) throw new InputError('bad_usage', `--known ${JSON.stringify(text)}: expected NAME=db.vcf.gz[:FIELD,…]`);
-  const name = text.slice(0, eq);
-  let path = text.slice(eq + 1);
-  let fields: string[] = [];
-  const colon = path.lastIndexOf(':');
-  if (colon >= 0 && (FIELD_LIST.test(path.slice(colon + 1)) || colon === path.length - 1)) {
-    const list = path.slice(colon + 1);
-    if (!list) throw new InputError('bad_usage', `--known ${JSON.stringify(text)}: empty field list after ':'`);
-    fields = list.split(',').map((f) => f.replace(/^INFO\//, ''));
-    path = path.slice(0, colon);
-  }
-  const spec = { name, path, fields };
-  checkSpec(spec);
-  return spec;
-}
-
-/** The spec with a local path made absolute against `baseDir` (URLs unchanged): for run records and manifests. */
-export function resolveKnownSpec(spec: KnownDbSpec, baseDir: string): KnownDbSpec {
-  return isUrl(spec.path) || isAbsolute(spec.path) ? spec : { ...spec, path: resolve(baseDir, spec.path) };
-}
-
-/**
- * Databases from a manifest parameter (`stages.annotate.params.known` of an experiment):
- * a list of `NAME=db.vcf.gz[:FIELD,…]` strings, relative paths against `baseDir`.
- */
-export function knownFromParam(value: unknown, field: string, baseDir: string): KnownDbSpec[] {
-  const list = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(list) || list.some((v) => typeof v !== 'string')) {
-    throw new InputError('bad_known_param', `${field}: must be a list of "NAME=db.vcf.gz[:FIELD,…]" strings`, { field });
-  }
-  return (list as string[]).map((v, i) => {
-    try {
-      return resolveKnownSpec(parseKnownSpec(v), baseDir);
-    } catch (e) {
-      if (e instanceof InputError) throw new InputError(e.code, `${field}[${i}]: ${e.message.replace(/^--known /, '')}`, { ...e.place, field: `${field}[${i}]` }, { cause: e });
-      throw e;
-    }
-  });
-}
-
-function checkSpec(spec: KnownDbSpec): void {
-  if (!KNOWN_NAME.test(spec.name)) {
-    throw new InputError('bad_known_name', `known-variant database name ${JSON.stringify(spec.name)} must be a letter followed by up to 63 letters, digits or '_' (it prefixes INFO keys)`, { file: spec.path || undefined });
-  }
-  if (!spec.path) throw new InputError('bad_usage', `known-variant database ${spec.name}: no file given`);
-  for (const f of spec.fields) {
-    if (!INFO_KEY.test(f)) throw new InputError('bad_known_field', `known-variant database ${spec.name}: ${JSON.stringify(f)} is not an INFO key`, { file: spec.path, field: f });
-  }
-}
 
 interface InfoDef {
   id: string;
@@ -197,8 +131,6 @@ interface Hit {
   /** Line identity (file offset), to count a database record once per input record. */
   line: number;
 }
-
-const isUrl = (p: string) => /^https?:\/\//i.test(p);
 
 /** Parses the `##INFO=<…>` lines of a VCF header. */
 export function parseInfoDefs(header: string): Map<string, InfoDef> {

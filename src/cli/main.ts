@@ -6,22 +6,25 @@
 import { Command, CommanderError } from 'commander';
 import { genolakeVersion } from '../util/paths.js';
 import { describeError, exitCodeFor } from './report.js';
-import { COMMANDS } from './commands/index.js';
+import { registerCommands } from './commands/index.js';
 
-export function buildProgram(): Command {
+/** The program with the command `name` registered (every command without one). */
+export async function buildProgram(name?: string): Promise<Command> {
   const program = new Command('genolake')
     .description('Portable genomics pipeline engine: FASTQ drops in, a queryable variant lake out')
     .version(genolakeVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: true });
-  for (const register of COMMANDS) register(program);
+  await registerCommands(program, name);
   return program;
 }
 
 export async function main(argv: readonly string[] = process.argv): Promise<number> {
-  const program = buildProgram();
-  program.exitOverride();
+  // the first word after the script names the command (there are no global options before it)
+  const first = argv[2];
   try {
+    const program = await buildProgram(first !== undefined && !first.startsWith('-') ? first : undefined);
+    program.exitOverride();
     await program.parseAsync([...argv]);
     return 0;
   } catch (e) {

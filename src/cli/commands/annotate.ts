@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parseKnownSpec, type KnownDbSpec } from '../../annotate/known.js';
+import { parseKnownSpec, type KnownDbSpec } from '../../annotate/known-spec.js';
 import { InputError } from '../../util/errors.js';
 import { out, threadsOption } from './common.js';
 

@@ -10,7 +10,7 @@ import { DEFAULT_READS_PER_SHARD } from '../../pipeline/defaults.js';
 import type { DropOutputs, DropParams } from '../../pipeline/drop.js';
 import { defaultReferenceRegistry } from '../../pipeline/references.js';
 import { InputError } from '../../util/errors.js';
-import { parseKnownSpec, resolveKnownSpec, type KnownDbSpec } from '../../annotate/known.js';
+import { parseKnownSpec, resolveKnownSpec, type KnownDbSpec } from '../../annotate/known-spec.js';
 import { GenolakeError } from '../../util/errors.js';
 import { describeError } from '../report.js';
 import {
