@@ -36,6 +36,12 @@ export function conformanceCases(dir = CONFORMANCE_DIR): CsqCase[] {
   return out;
 }
 
+/** One conformance case per distinct gene model (GFF file), in case order. */
+export function conformanceModels(dir = CONFORMANCE_DIR): CsqCase[] {
+  const seen = new Set<string>();
+  return conformanceCases(dir).filter((c) => !seen.has(c.gff) && seen.add(c.gff));
+}
+
 export function infoMap(info: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const kv of info.split(';')) {
