@@ -197,7 +197,9 @@ function readGffLine(st: GffState, line: string, lineNo: number): void {
   const attrs = line.slice(t7 + 1, t8 < 0 ? line.length : t8);
   if (fmt === 'gff3') {
     const a = new GffAttrs(attrs);
-    const id = a.get('ID');
+    // parts of a transcript (most rows) need only their Parent
+    const part = type === 'exon' || type === 'CDS' || type === 'five_prime_UTR' || type === 'three_prime_UTR' || type === 'stop_codon' || type === 'start_codon';
+    const id = part ? undefined : a.get('ID');
     const parent = a.get('Parent');
     if (type === 'gene' || type.endsWith('_gene') || (id && id.startsWith('gene:'))) {
       if (!id) return;
@@ -205,7 +207,7 @@ function readGffLine(st: GffState, line: string, lineNo: number): void {
       genes.set(gid, { id: gid, name: a.get('Name') ?? null, biotype: a.get('biotype') ?? a.get('gene_biotype') ?? null });
       return;
     }
-    if (type === 'exon' || type === 'CDS' || type === 'five_prime_UTR' || type === 'three_prime_UTR' || type === 'stop_codon' || type === 'start_codon') {
+    if (part) {
       if (!parent) throw new InputError('bad_gff', `${type} without Parent`, { file, line: lineNo, field: 'Parent' });
       if (!strand) throw new InputError('bad_gff', `${type} without strand`, { file, line: lineNo, field: 'strand' });
       for (const p of parent.indexOf(',') < 0 ? [parent] : parent.split(',')) children.push({ parent: stripPrefix(p), type, iv: { beg, end, phase }, strand, chrom: c0, line: lineNo });
