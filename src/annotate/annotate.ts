@@ -326,9 +326,20 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
         cut.taskRecords = Math.max(1, Math.ceil(taskRecords / 8));
         cut.taskBytes = TASK_BYTES / 8;
       }
-      const b: Buffer = rest ? Buffer.concat([rest, piece]) : piece;
-      const s = await lines(b, 0);
-      rest = s < b.length ? Buffer.from(b.subarray(s)) : null;
+      let from = 0;
+      if (rest) {
+        // only the line begun in the last piece is joined with this one's first line (not the whole piece)
+        const nl = piece.indexOf(10);
+        if (nl < 0) {
+          rest = Buffer.concat([rest, piece]);
+          continue;
+        }
+        await lines(Buffer.concat([rest, piece.subarray(0, nl + 1)]), 0);
+        rest = null;
+        from = nl + 1;
+      }
+      const s = await lines(piece, from);
+      rest = s < piece.length ? Buffer.from(piece.subarray(s)) : null;
     }
     // a last line without a line end
     if (rest) await lines(Buffer.concat([rest, NEWLINE]), 0);

@@ -3,6 +3,7 @@
  * phased same-codon compounds cut into many small tasks over two chromosomes.
  * Needs a built dist/ (`npx tsc`): pool workers run compiled code.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +92,10 @@ describe('annotate on a pool', () => {
     expect((await out('long2.vcf.gz', { pool, taskRecords: 2000 })).equals(one)).toBe(true);
     expect((await out('long3.vcf.gz', { threads: 3, taskRecords: 2500 })).equals(one)).toBe(true);
     expect((await out('long4.vcf.gz', { threads: 2, taskRecords: 1500 })).equals(one)).toBe(true);
+    // the same text read from BGZF (64 KiB blocks: lines run across block ends) gives the same bytes
+    execFileSync('bgzip', ['-k', '-f', f]);
+    await annotateVcf({ reference: fa, gff, vcf: `${f}.gz`, out: join(dir, 'long-from-gz.vcf.gz'), threads: 2, taskRecords: 1500 });
+    expect(readFileSync(join(dir, 'long-from-gz.vcf.gz')).equals(one)).toBe(true);
     // uncompressed block sizes (ISIZE): the long run gives full blocks, the rest smaller ones
     const sizes: number[] = [];
     for (let i = 0; i < one.length; ) {
