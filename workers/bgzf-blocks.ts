@@ -16,10 +16,19 @@ export interface BgzfBlocksTask {
 export default async function bgzfBlocks(task: BgzfBlocksTask): Promise<Uint8Array> {
   const out: Buffer[] = [];
   let o = 0;
+  let total = 0;
   for (const n of task.sizes) {
-    out.push(bgzfBlockSync(task.data.subarray(o, o + n), task.level));
+    const block = bgzfBlockSync(task.data.subarray(o, o + n), task.level);
+    out.push(block);
+    total += block.length;
     o += n;
   }
-  // an exact copy: a view would carry its whole backing store
-  return Uint8Array.prototype.slice.call(Buffer.concat(out));
+  // one buffer of its own (Buffer.concat may return a slice of Node's shared pool, whose whole backing store would be sent)
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const b of out) {
+    all.set(b, at);
+    at += b.length;
+  }
+  return all;
 }

@@ -256,23 +256,31 @@ function within(ch: Change, x: number, y: number): boolean {
 export function spliceTerms(tx: Transcript, ch: Change): Set<Term> {
   const t = new Set<Term>();
   const fwd = tx.strand === '+';
-  const exons = tx.exons;
-  for (let i = 0; i + 1 < exons.length; i++) {
-    const ib = exons[i].end + 1, ie = exons[i + 1].beg - 1;
-    if (ie >= ib) intronEndTerms(t, ch, fwd, ib, ie, true, true);
-  }
-  // a transcript whose GFF row starts before its first exon row or ends after its last one: that
-  // exon edge is a splice junction too (as bcftools csq reports), the transcript's own ends are not
-  const edges = tx.edgeJunctions;
-  if (edges) {
-    if (edges & 1) intronEndTerms(t, ch, fwd, tx.beg, exons[0].beg - 1, false, true);
-    if (edges & 2) intronEndTerms(t, ch, fwd, exons[exons.length - 1].end + 1, tx.end, true, false);
-  }
+  forEachSpliceGap(tx, (ib, ie, left, right) => intronEndTerms(t, ch, fwd, ib, ie, left, right));
   // a deletion or substitution over the essential site is reported as that only (a single base
   // that is both, at a tiny intron, keeps both)
   if (ch.end > ch.beg && (t.has('splice_acceptor') || t.has('splice_donor'))) t.delete('splice_region');
   if (tx.cdsJunctions) junctionTerms(tx.cdsJunctions, fwd, ch, t);
   return t;
+}
+
+/**
+ * The gaps whose exon edges splice, as f(ib, ie, left, right): every intron (both ends),
+ * and for a transcript whose GFF row starts before its first exon row or ends after its
+ * last one (`edgeJunctions`), the stretch before that first exon (its right end only) or
+ * after that last exon (its left end only); the transcript's own ends do not splice.
+ */
+function forEachSpliceGap(tx: Transcript, f: (ib: number, ie: number, left: boolean, right: boolean) => void): void {
+  const ex = tx.exons;
+  for (let i = 0; i + 1 < ex.length; i++) {
+    const ib = ex[i].end + 1, ie = ex[i + 1].beg - 1;
+    if (ie >= ib) f(ib, ie, true, true);
+  }
+  const edges = tx.edgeJunctions;
+  if (edges) {
+    if (edges & 1) f(tx.beg, ex[0].beg - 1, false, true);
+    if (edges & 2) f(ex[ex.length - 1].end + 1, tx.end, true, false);
+  }
 }
 
 /**
@@ -339,26 +347,20 @@ export function symbolicInsertionTerms(tx: Transcript, pos: number): Set<Term> |
   else if (inIv(tx.utr3, after)) t.add('3_prime_utr');
   const fwd = tx.strand === '+';
   const inR = (x: number, y: number) => pos >= x && pos <= y;
-  const ex = tx.exons;
-  const n = ex.length;
-  const edges = tx.edgeJunctions ?? 0;
   // each exon edge on its own: windows are not cut at the far side of an intron of a few bases
-  for (let i = 0; i <= n; i++) {
-    const ib = i > 0 ? ex[i - 1].end + 1 : (edges & 1) !== 0 ? tx.beg : ex[0].beg;
-    const ie = i < n ? ex[i].beg - 1 : (edges & 2) !== 0 ? tx.end : ex[n - 1].end;
-    if (ie < ib) continue;
-    if (i > 0) {
+  forEachSpliceGap(tx, (ib, ie, left, right) => {
+    if (left) {
       const E = ib - 1;
       if (inR(ib, ib + 1)) t.add(fwd ? 'splice_donor' : 'splice_acceptor');
       else if (inR(E - 2, E) || inR(ib + 2, ib + 6)) t.add('splice_region');
     }
-    if (i < n) {
+    if (right) {
       const S = ie + 1;
       if (pos === ie - 1) t.add(fwd ? 'splice_acceptor' : 'splice_donor');
       else if (inR(ie - 7, ie - 2) || pos === ie || inR(S, S + 3)) t.add('splice_region');
     }
-    if (i > 0 && i < n && inR(ib + 7, ie - 9)) t.add('intron');
-  }
+    if (left && right && inR(ib + 7, ie - 9)) t.add('intron');
+  });
   return t;
 }
 

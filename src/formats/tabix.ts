@@ -146,6 +146,26 @@ export function vcfRecordEnd(pos1: number, ref: string, info = ''): number {
 }
 
 /**
+ * What the index needs of a VCF data line: CHROM and the 0-based half-open span on the
+ * reference; null when the line has fewer than 8 columns or a POS that is not a number.
+ */
+function vcfLineSpan(line: string): { chrom: string; beg: number; end: number } | null {
+  const t1 = line.indexOf('\t');
+  const t2 = line.indexOf('\t', t1 + 1);
+  const t3 = line.indexOf('\t', t2 + 1);
+  const t4 = line.indexOf('\t', t3 + 1);
+  const t5 = line.indexOf('\t', t4 + 1);
+  const t6 = line.indexOf('\t', t5 + 1);
+  const t7 = line.indexOf('\t', t6 + 1);
+  if (t1 < 0 || t2 < 0 || t3 < 0 || t4 < 0 || t5 < 0 || t6 < 0 || t7 < 0) return null;
+  const pos = Number(line.slice(t1 + 1, t2));
+  if (!Number.isInteger(pos) || pos < 1) return null;
+  const t8 = line.indexOf('\t', t7 + 1);
+  const end = vcfRecordEnd(pos, line.slice(t3 + 1, t4), line.slice(t7 + 1, t8 < 0 ? line.length : t8));
+  return { chrom: line.slice(0, t1), beg: pos - 1, end };
+}
+
+/**
  * Writes `path` (BGZF VCF) and `path.tbi`. Lines are written without their newline;
  * records must be sorted by reference (contiguous) and position.
  */
@@ -169,21 +189,11 @@ export class VcfGzWriter {
 
   /** One data line (tab-separated VCF record, no newline). */
   async writeRecord(line: string): Promise<void> {
-    const t1 = line.indexOf('\t');
-    const t2 = line.indexOf('\t', t1 + 1);
-    const t3 = line.indexOf('\t', t2 + 1);
-    const t4 = line.indexOf('\t', t3 + 1);
-    const chrom = line.slice(0, t1);
-    const pos = Number(line.slice(t1 + 1, t2));
-    const ref = line.slice(t3 + 1, t4);
-    const t5 = line.indexOf('\t', t4 + 1);
-    const t6 = line.indexOf('\t', t5 + 1);
-    const t7 = line.indexOf('\t', t6 + 1);
-    const t8 = line.indexOf('\t', t7 + 1);
-    const info = line.slice(t7 + 1, t8 < 0 ? line.length : t8);
+    const span = vcfLineSpan(line);
+    if (!span) throw new GenolakeError('VCF_BAD_RECORD', `not a VCF data line: ${JSON.stringify(line.slice(0, 80))}`);
     const vBeg = this.bgzf.tell();
     this.bgzf.write(Buffer.from(`${line}\n`, 'utf8'));
-    this.index.add(chrom, pos - 1, vcfRecordEnd(pos, ref, info), vBeg, this.bgzf.tell());
+    this.index.add(span.chrom, span.beg, span.end, vBeg, this.bgzf.tell());
     if (this.bgzf.needsDrain) await this.bgzf.drain();
   }
 
@@ -195,20 +205,6 @@ export class VcfGzWriter {
     await writeFile(tbi, await bgzfCompress(raw));
     return tbi;
   }
-}
-
-/** Reference length of a data line's record (POS, REF and an END= in INFO), from its bytes. */
-function lineEnd(line: Buffer, t1: number, t3: number, t4: number, t7: number, t8: number, pos: number): number {
-  // INFO END= (symbolic alleles) wins over the REF length
-  for (let i = t7 + 1; i + 4 < t8; i++) {
-    if ((i === t7 + 1 || line[i - 1] === 59) && line[i] === 69 && line[i + 1] === 78 && line[i + 2] === 68 && line[i + 3] === 61) {
-      let end = 0;
-      let j = i + 4;
-      for (; j < t8 && line[j] >= 48 && line[j] <= 57; j++) end = end * 10 + (line[j] - 48);
-      if (j > i + 4) return Math.max(pos, end);
-    }
-  }
-  return pos - 1 + Math.max(1, t4 - t3 - 1);
 }
 
 /**
@@ -225,24 +221,10 @@ export async function indexBgzfVcf(path: string, name = path): Promise<string> {
   const addLine = (line: Buffer, vBeg: number, vEnd: number): void => {
     lineNo++;
     if (line.length === 0 || line[0] === 35 /* # */) return;
-    const t1 = line.indexOf(9);
-    const t2 = t1 < 0 ? -1 : line.indexOf(9, t1 + 1);
-    const t3 = t2 < 0 ? -1 : line.indexOf(9, t2 + 1);
-    const t4 = t3 < 0 ? -1 : line.indexOf(9, t3 + 1);
-    const t5 = t4 < 0 ? -1 : line.indexOf(9, t4 + 1);
-    const t6 = t5 < 0 ? -1 : line.indexOf(9, t5 + 1);
-    const t7 = t6 < 0 ? -1 : line.indexOf(9, t6 + 1);
-    if (t7 < 0) throw new InputError('VCF_BAD_RECORD', 'a data line has fewer than 8 columns', { file: name, line: lineNo });
-    let t8 = line.indexOf(9, t7 + 1);
-    if (t8 < 0) t8 = line.length;
-    let pos = 0;
-    for (let i = t1 + 1; i < t2; i++) {
-      const d = line[i] - 48;
-      if (d < 0 || d > 9) throw new InputError('VCF_BAD_RECORD', 'POS is not a number', { file: name, line: lineNo, field: 'POS' });
-      pos = pos * 10 + d;
-    }
+    const span = vcfLineSpan(line.toString('utf8'));
+    if (!span) throw new InputError('VCF_BAD_RECORD', 'not a VCF data line (fewer than 8 columns, or POS not a number)', { file: name, line: lineNo });
     try {
-      index.add(line.toString('utf8', 0, t1), pos - 1, lineEnd(line, t1, t3, t4, t7, t8, pos), vBeg, vEnd);
+      index.add(span.chrom, span.beg, span.end, vBeg, vEnd);
     } catch (e) {
       if (e instanceof GenolakeError) throw new InputError('VCF_UNSORTED', e.message, { file: name, line: lineNo });
       throw e;
