@@ -15,6 +15,7 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { reg2bin } from './bam.js';
 import { BgzfWriter, bgzfCompress, fileSink, readBgzfBlocks, type BgzfWriterOptions } from './bgzf.js';
 import { GenolakeError, InputError } from '../util/errors.js';
+import { parseVcfHeader, VcfRecordParser } from './vcf.js';
 
 export const TABIX_PSEUDO_BIN = 37450;
 const LINEAR_SHIFT = 14;
@@ -146,32 +147,15 @@ export function vcfRecordEnd(pos1: number, ref: string, info = ''): number {
 }
 
 /**
- * What the index needs of a VCF data line: CHROM and the 0-based half-open span on the
- * reference; null when the line has fewer than 8 columns or a POS that is not a number.
- */
-function vcfLineSpan(line: string): { chrom: string; beg: number; end: number } | null {
-  const t1 = line.indexOf('\t');
-  const t2 = line.indexOf('\t', t1 + 1);
-  const t3 = line.indexOf('\t', t2 + 1);
-  const t4 = line.indexOf('\t', t3 + 1);
-  const t5 = line.indexOf('\t', t4 + 1);
-  const t6 = line.indexOf('\t', t5 + 1);
-  const t7 = line.indexOf('\t', t6 + 1);
-  if (t1 < 0 || t2 < 0 || t3 < 0 || t4 < 0 || t5 < 0 || t6 < 0 || t7 < 0) return null;
-  const pos = Number(line.slice(t1 + 1, t2));
-  if (!Number.isInteger(pos) || pos < 1) return null;
-  const t8 = line.indexOf('\t', t7 + 1);
-  const end = vcfRecordEnd(pos, line.slice(t3 + 1, t4), line.slice(t7 + 1, t8 < 0 ? line.length : t8));
-  return { chrom: line.slice(0, t1), beg: pos - 1, end };
-}
-
-/**
  * Writes `path` (BGZF VCF) and `path.tbi`. Lines are written without their newline;
  * records must be sorted by reference (contiguous) and position.
  */
 export class VcfGzWriter {
   private readonly bgzf: BgzfWriter;
   private readonly index = new TabixBuilder();
+  /** Set by the header: records are read (and checked) as the VCF readers read them. */
+  private parser: VcfRecordParser | null = null;
+  private records = 0;
   private constructor(readonly path: string, bgzf: BgzfWriter) {
     this.bgzf = bgzf;
   }
@@ -182,6 +166,7 @@ export class VcfGzWriter {
 
   /** The header, every line ending in '\n'; it ends its own BGZF block. */
   async writeHeader(text: string): Promise<void> {
+    this.parser = new VcfRecordParser(parseVcfHeader(text, this.path), this.path);
     this.bgzf.write(Buffer.from(text.endsWith('\n') ? text : `${text}\n`, 'utf8'));
     this.bgzf.flushBlock();
     await this.bgzf.drain();
@@ -189,11 +174,11 @@ export class VcfGzWriter {
 
   /** One data line (tab-separated VCF record, no newline). */
   async writeRecord(line: string): Promise<void> {
-    const span = vcfLineSpan(line);
-    if (!span) throw new GenolakeError('VCF_BAD_RECORD', `not a VCF data line: ${JSON.stringify(line.slice(0, 80))}`);
+    if (!this.parser) throw new GenolakeError('VCF_NO_HEADER', `${this.path}: a record was written before the header`);
+    const r = this.parser.parse(line, { file: this.path, record: ++this.records });
     const vBeg = this.bgzf.tell();
     this.bgzf.write(Buffer.from(`${line}\n`, 'utf8'));
-    this.index.add(span.chrom, span.beg, span.end, vBeg, this.bgzf.tell());
+    this.index.add(r.chrom, r.pos - 1, vcfRecordEnd(r.pos, r.ref, r.info), vBeg, this.bgzf.tell());
     if (this.bgzf.needsDrain) await this.bgzf.drain();
   }
 
@@ -218,15 +203,22 @@ export async function indexBgzfVcf(path: string, name = path): Promise<string> {
   let carry: Buffer | null = null;
   let carryStart = 0;
   let lineNo = 0;
+  let header = '';
+  let parser: VcfRecordParser | null = null;
+  let records = 0;
   const addLine = (line: Buffer, vBeg: number, vEnd: number): void => {
     lineNo++;
-    if (line.length === 0 || line[0] === 35 /* # */) return;
-    const span = vcfLineSpan(line.toString('utf8'));
-    if (!span) throw new InputError('VCF_BAD_RECORD', 'not a VCF data line (fewer than 8 columns, or POS not a number)', { file: name, line: lineNo });
+    if (!parser) {
+      header += `${line.toString('utf8')}\n`;
+      if (line[0] !== 35 /* # */ || line.toString('latin1', 0, 6) === '#CHROM') parser = new VcfRecordParser(parseVcfHeader(header, name), name);
+      return;
+    }
+    if (line.length === 0) return;
+    const r = parser.parse(line.toString('utf8'), { file: name, record: ++records, line: lineNo });
     try {
-      index.add(span.chrom, span.beg, span.end, vBeg, vEnd);
+      index.add(r.chrom, r.pos - 1, vcfRecordEnd(r.pos, r.ref, r.info), vBeg, vEnd);
     } catch (e) {
-      if (e instanceof GenolakeError) throw new InputError('VCF_UNSORTED', e.message, { file: name, line: lineNo });
+      if (e instanceof GenolakeError) throw new InputError('VCF_UNSORTED', e.message, { file: name, record: records, line: lineNo });
       throw e;
     }
   };
@@ -257,6 +249,7 @@ export async function indexBgzfVcf(path: string, name = path): Promise<string> {
     }
   }
   if (carry) throw new InputError('VCF_TRUNCATED', 'the last line has no newline', { file: name, line: lineNo + 1 });
+  if (!parser) throw new InputError('VCF_BAD_HEADER', 'header has no #CHROM line', { file: name, line: lineNo });
   const tbi = `${path}.tbi`;
   const tmp = `${tbi}.tmp-${process.pid}`;
   try {
