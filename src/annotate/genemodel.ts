@@ -368,25 +368,115 @@ function addStop(cds: CdsSegment[], s: Interval): CdsSegment[] {
   return out;
 }
 
-/** A gene model over transcripts already sorted by chromosome, start and end (as `loadGeneModel` gives them). */
-export function indexModel(transcripts: Transcript[]): GeneModel {
-  const by = new Map<string, { tx: Transcript[]; maxEnd: number[] }>();
-  for (const t of transcripts) {
-    let e = by.get(t.chrom);
-    if (!e) by.set(t.chrom, (e = { tx: [], maxEnd: [] }));
-    e.tx.push(t);
-    e.maxEnd.push(Math.max(t.end, e.maxEnd.length ? e.maxEnd[e.maxEnd.length - 1] : -1));
+/**
+ * Intervals [beg, end] sorted by start, for the questions records of a sorted VCF ask:
+ * which intervals overlap, and how far the overlapping ones reach. A running maximum of the
+ * ends finds the first interval that can overlap a position in one search.
+ */
+export class SpanIndex {
+  private readonly maxEnd: Float64Array;
+
+  constructor(
+    readonly begs: Float64Array,
+    readonly ends: Float64Array,
+  ) {
+    this.maxEnd = new Float64Array(ends.length);
+    let m = -1;
+    for (let i = 0; i < ends.length; i++) this.maxEnd[i] = m = Math.max(m, ends[i]);
   }
-  // first index whose running max end >= beg
-  const first = (e: { maxEnd: number[] }, beg: number) => {
-    let lo = 0, hi = e.maxEnd.length;
+
+  /** The first index whose running maximum end is at least `beg`. */
+  first(beg: number): number {
+    const maxEnd = this.maxEnd;
+    let lo = 0, hi = maxEnd.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (e.maxEnd[mid] < beg) lo = mid + 1;
+      if (maxEnd[mid] < beg) lo = mid + 1;
       else hi = mid;
     }
     return lo;
-  };
+  }
+
+  /** The largest end of the intervals overlapping [beg, end], or -1. */
+  reach(beg: number, end: number): number {
+    return this.reachFrom(this.first(beg), beg, end);
+  }
+
+  private reachFrom(at: number, beg: number, end: number): number {
+    const { begs, ends } = this;
+    let r = -1;
+    for (let i = at; i < begs.length && begs[i] <= end; i++) if (ends[i] >= beg && ends[i] > r) r = ends[i];
+    return r;
+  }
+
+  /** `reach` for queries that mostly come in ascending order: a cursor moves forward instead of a search per query (any order stays correct). */
+  reacher(): (beg: number, end: number) => number {
+    const maxEnd = this.maxEnd;
+    let at = 0;
+    let lastBeg = -1;
+    return (beg, end) => {
+      if (beg < lastBeg) at = this.first(beg);
+      else while (at < maxEnd.length && maxEnd[at] < beg) at++;
+      lastBeg = beg;
+      return this.reachFrom(at, beg, end);
+    };
+  }
+}
+
+/** Per chromosome, what `GeneModel.reacher` needs: the transcripts' spans. */
+export type SpanReacher = (chrom: string) => (beg: number, end: number) => number;
+
+/**
+ * The transcript spans of a model in shared memory (for a thread that cuts a VCF into
+ * chunks and needs nothing else of the model): u32 JSON length, JSON of
+ * [chromosome, transcript count] pairs, padding to 8, then float64 beg, end pairs.
+ */
+export function shareSpans(model: GeneModel): SharedArrayBuffer {
+  const counts: Array<[string, number]> = [];
+  for (const t of model.transcripts) {
+    const last = counts[counts.length - 1];
+    if (last && last[0] === t.chrom) last[1]++;
+    else counts.push([t.chrom, 1]);
+  }
+  const json = Buffer.from(JSON.stringify(counts), 'utf8');
+  const numOff = (4 + json.length + 7) & ~7;
+  const sab = new SharedArrayBuffer(numOff + 16 * model.transcripts.length);
+  new DataView(sab).setUint32(0, json.length, true);
+  new Uint8Array(sab, 4, json.length).set(json);
+  const v = new Float64Array(sab, numOff, 2 * model.transcripts.length);
+  let o = 0;
+  for (const t of model.transcripts) (v[o++] = t.beg), (v[o++] = t.end);
+  return sab;
+}
+
+/** The reacher of `shareSpans`' spans. */
+export function spanReacher(sab: SharedArrayBuffer): SpanReacher {
+  const len = new DataView(sab).getUint32(0, true);
+  const counts = JSON.parse(Buffer.from(sab, 4, len).toString('utf8')) as Array<[string, number]>;
+  const numOff = (4 + len + 7) & ~7;
+  const v = new Float64Array(sab, numOff, (sab.byteLength - numOff) / 8);
+  const by = new Map<string, SpanIndex>();
+  let o = 0;
+  for (const [chrom, n] of counts) {
+    const begs = new Float64Array(n), ends = new Float64Array(n);
+    for (let i = 0; i < n; i++, o += 2) (begs[i] = v[o]), (ends[i] = v[o + 1]);
+    by.set(chrom, new SpanIndex(begs, ends));
+  }
+  return (chrom) => by.get(chrom)?.reacher() ?? NO_REACH;
+}
+
+const NO_REACH = (): number => -1;
+
+/** A gene model over transcripts already sorted by chromosome, start and end (as `loadGeneModel` gives them). */
+export function indexModel(transcripts: Transcript[]): GeneModel {
+  const byChrom = new Map<string, Transcript[]>();
+  for (const t of transcripts) {
+    const list = byChrom.get(t.chrom);
+    if (list) list.push(t);
+    else byChrom.set(t.chrom, [t]);
+  }
+  const by = new Map<string, { tx: Transcript[]; spans: SpanIndex }>();
+  for (const [chrom, tx] of byChrom) by.set(chrom, { tx, spans: new SpanIndex(Float64Array.from(tx, (t) => t.beg), Float64Array.from(tx, (t) => t.end)) });
   return {
     transcripts,
     chroms: () => [...by.keys()],
@@ -394,31 +484,10 @@ export function indexModel(transcripts: Transcript[]): GeneModel {
       const e = by.get(chrom);
       if (!e) return [];
       const out: Transcript[] = [];
-      for (let i = first(e, beg); i < e.tx.length && e.tx[i].beg <= end; i++) if (e.tx[i].end >= beg) out.push(e.tx[i]);
+      for (let i = e.spans.first(beg); i < e.tx.length && e.tx[i].beg <= end; i++) if (e.tx[i].end >= beg) out.push(e.tx[i]);
       return out;
     },
-    reach(chrom, beg, end) {
-      const e = by.get(chrom);
-      if (!e) return -1;
-      let r = -1;
-      for (let i = first(e, beg); i < e.tx.length && e.tx[i].beg <= end; i++) if (e.tx[i].end >= beg && e.tx[i].end > r) r = e.tx[i].end;
-      return r;
-    },
-    reacher(chrom) {
-      const e = by.get(chrom);
-      if (!e) return () => -1;
-      const { tx, maxEnd } = e;
-      let at = 0;
-      let lastBeg = -1;
-      return (beg, end) => {
-        // `at` = first index whose running max end >= beg
-        if (beg < lastBeg) at = first(e, beg);
-        else while (at < maxEnd.length && maxEnd[at] < beg) at++;
-        lastBeg = beg;
-        let r = -1;
-        for (let i = at; i < tx.length && tx[i].beg <= end; i++) if (tx[i].end >= beg && tx[i].end > r) r = tx[i].end;
-        return r;
-      };
-    },
+    reach: (chrom, beg, end) => by.get(chrom)?.spans.reach(beg, end) ?? -1,
+    reacher: (chrom) => by.get(chrom)?.spans.reacher() ?? NO_REACH,
   };
 }

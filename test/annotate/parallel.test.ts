@@ -4,7 +4,7 @@
  * Needs a built dist/ (`npx tsc`): pool workers run compiled code.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -40,6 +40,9 @@ describe('annotate on a pool', () => {
     await pool.close();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  /** No temporary output is left in the directory. */
+  const noTempFiles = () => !readdirSync(dir).some((f) => f.startsWith('.tmp-'));
 
   const run = async (name: string, extra: Partial<Parameters<typeof annotateVcf>[0]>) => {
     const out = join(dir, name);
@@ -113,17 +116,27 @@ describe('annotate on a pool', () => {
   });
 
   it('reports the first bad record, as one thread does, from a worker or from the reader', async () => {
-    /** The error of a one-thread run and of a pool run on the same file. */
-    const errorsOf = async (name: string, body: string[]) => {
+    /**
+     * The error of a one-thread run, of a pool run and of a two-thread run (where the other
+     * thread reads the VCF and writes the BGZF output) on the same file; nothing is published.
+     */
+    const errorsOf = async (name: string, body: string[] | Buffer) => {
       const f = join(dir, `${name}.vcf`);
-      writeFileSync(f, [...lines.slice(0, 2), ...body].join('\n') + '\n');
+      writeFileSync(f, Buffer.isBuffer(body) ? body : [...lines.slice(0, 2), ...body].join('\n') + '\n');
       const got = [];
-      for (const extra of [{ threads: 1 }, { pool, taskRecords: 7 }]) {
-        const e = await annotateVcf({ reference: fa, gff, vcf: f, out: join(dir, `${name}.out.vcf`), ...extra }).catch((x: unknown) => x);
+      for (const [out, extra] of [
+        [`${name}.out.vcf`, { threads: 1 }],
+        [`${name}.out.vcf`, { pool, taskRecords: 7 }],
+        [`${name}.out.vcf.gz`, { threads: 2, taskRecords: 7 }],
+      ] as const) {
+        const e = await annotateVcf({ reference: fa, gff, vcf: f, out: join(dir, out), ...extra }).catch((x: unknown) => x);
         expect(e).toBeInstanceOf(InputError);
         got.push({ code: (e as InputError).code, place: (e as InputError).place, message: (e as InputError).message });
+        expect(existsSync(join(dir, out))).toBe(false);
+        expect(noTempFiles()).toBe(true);
       }
       expect(got[1]).toEqual(got[0]);
+      expect(got[2]).toEqual(got[0]);
       return got[0];
     };
     const data = lines.slice(2);
@@ -133,5 +146,24 @@ describe('annotate on a pool', () => {
     // the unsorted record alone
     const unsorted = [...data.slice(0, 320), data[10], ...data.slice(320)];
     expect((await errorsOf('unsorted', unsorted)).place).toMatchObject({ record: 321, field: 'POS' });
+    // no #CHROM line: the line is named
+    expect(await errorsOf('nohead', Buffer.from([lines[0], ...data.slice(0, 5)].join('\n') + '\n'))).toMatchObject({ code: 'bad_vcf', place: { line: 2 } });
+    // a BGZF file cut short: the file is named
+    const whole = join(dir, 'whole.vcf');
+    writeFileSync(whole, lines.join('\n') + '\n');
+    execFileSync('bgzip', ['-f', whole]);
+    const gz = readFileSync(`${whole}.gz`);
+    const cutShort = join(dir, 'short.vcf.gz');
+    writeFileSync(cutShort, gz.subarray(0, gz.length - 200));
+    const shortErrors = [];
+    for (const [out, extra] of [['short.out.vcf', { threads: 1 }], ['short.out.vcf.gz', { threads: 2 }]] as const) {
+      const e = await annotateVcf({ reference: fa, gff, vcf: cutShort, out: join(dir, out), ...extra }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(InputError);
+      expect((e as InputError).place).toMatchObject({ file: cutShort });
+      expect(existsSync(join(dir, out))).toBe(false);
+      shortErrors.push((e as InputError).message);
+    }
+    expect(shortErrors[1]).toBe(shortErrors[0]);
+    expect(noTempFiles()).toBe(true);
   });
 });
