@@ -23,11 +23,27 @@ import { spanReacher } from './genemodel.js';
 import { type CutItem, type CutTask, type TaskSource, VcfTaskReader } from './tasks.js';
 import { openWriter, type TaskOutput, type TextWriter } from './writer.js';
 
+/**
+ * V8 compiles typed-array code on the assumption that no ArrayBuffer was ever detached, and
+ * throws that code away in the whole thread at the first detach: here, the first buffer
+ * moved to the other thread, after the hot code is optimised (seen with --trace-deopt: ~20
+ * functions of the annotator and of the reader deoptimised at once and compiled again).
+ * Detaching one up front, when this module loads in either thread, has that code compiled
+ * once, with the check.
+ */
+{
+  const first = new ArrayBuffer(8);
+  structuredClone(first, { transfer: [first] });
+}
+
 /** The pool's worker entry (workers/annotate-aside.ts). */
 export const ASIDE_WORKER = 'annotate-aside';
 
-/** Tasks the worker reads ahead of the annotator (each about 2 MB of VCF). */
-const AHEAD = 3;
+/**
+ * Tasks the worker reads ahead of the annotator (each about 2 MB of VCF): enough to ride out
+ * stretches where annotating is slower than compressing, and the other way round.
+ */
+const AHEAD = 8;
 
 export interface AsideRequest {
   port: MessagePort;

@@ -3,9 +3,6 @@
  * made into strings, and checked like a full parse would (columns, POS, REF against the
  * reference, ALT, GT). Records no transcript can reach are only checked ("quiet"): most of a
  * VCF, written out as they are.
- *
- * Used by the annotating threads (chunk.ts) and by the thread that reads ahead of them
- * (aside.ts), which checks quiet records so that they never reach the annotator.
  */
 import { InputError } from '../util/errors.js';
 import { type Change, trimAllele } from './consequence.js';
