@@ -18,23 +18,14 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { TaskPool } from '../engine/pool.js';
+import { detachOneBuffer } from '../util/detach.js';
 import { isSerialisedTaskError, reviveTaskError, type SerialisedTaskError, serialiseTaskError } from '../engine/worker.js';
 import { spanReacher } from './genemodel.js';
 import { type CutItem, type CutTask, type TaskSource, VcfTaskReader } from './tasks.js';
 import { openWriter, type TaskOutput, type TextWriter } from './writer.js';
 
-/**
- * V8 compiles typed-array code on the assumption that no ArrayBuffer was ever detached, and
- * throws that code away in the whole thread at the first detach: here, the first buffer
- * moved to the other thread, after the hot code is optimised (seen with --trace-deopt: ~20
- * functions of the annotator and of the reader deoptimised at once and compiled again).
- * Detaching one up front, when this module loads in either thread, has that code compiled
- * once, with the check.
- */
-{
-  const first = new ArrayBuffer(8);
-  structuredClone(first, { transfer: [first] });
-}
+// the buffers moved between the two threads must not deoptimise their hot code (the worker's entry does the same)
+detachOneBuffer();
 
 /** The pool's worker entry (workers/annotate-aside.ts). */
 export const ASIDE_WORKER = 'annotate-aside';

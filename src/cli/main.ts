@@ -4,9 +4,12 @@
  * precise line and an exit code (2 for bad input, 1 for everything else).
  */
 import { Command, CommanderError } from 'commander';
+import { detachOneBuffer } from '../util/detach.js';
 import { genolakeVersion } from '../util/paths.js';
 import { describeError, exitCodeFor } from './report.js';
 import { registerCommands } from './commands/index.js';
+
+detachOneBuffer();
 
 /** The program with the command `name` registered (every command without one). */
 export async function buildProgram(name?: string): Promise<Command> {

@@ -20,6 +20,13 @@ export interface EntryTask {
   payload: unknown;
 }
 
+// The first detached ArrayBuffer deoptimises a thread's typed-array code (see src/util/detach.ts,
+// which this file cannot import statically): detach one before any task runs.
+{
+  const first = new ArrayBuffer(8);
+  structuredClone(first, { transfer: [first] });
+}
+
 type TaskFn = (payload: unknown) => unknown;
 const modules = new Map<string, Promise<TaskFn>>();
 let helpers: Promise<[typeof WorkerSide, typeof Errors]> | undefined;
