@@ -138,7 +138,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
   /** With two threads of our own: the other one (the task source and the writer). */
   let aside: AsideWorker | null = null;
   try {
-    if (zpool) writer = aside = AsideWorker.open(zpool, { vcf: opts.vcf, spans: shareSpans(model), taskRecords: opts.taskRecords, out: tmp, level });
+    if (zpool) writer = aside = AsideWorker.open(zpool, { vcf: opts.vcf, reference: opts.reference, checkQuiet: !known, spans: shareSpans(model), taskRecords: opts.taskRecords, out: tmp, level });
     else writer = await openWriter(tmp, bgzfOut, level);
   } catch (e) {
     inThread?.close();
@@ -170,6 +170,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
     const task: AnnotateTask = {
       // for a worker an exact copy (a view would carry its whole backing store, and the reader reuses it)
       spec, run, file: opts.vcf, data: here ? d.data : Uint8Array.prototype.slice.call(d.data), chunks: d.chunks, firstRecord: d.firstRecord, firstLine: d.firstLine, model: sharedGenes, modelKey,
+      ...(d.checkedQuiet ? { checkedQuiet: d.checkedQuiet } : {}),
       ...(compressAside ? { cuts: true } : bgzfOut ? { bgzfLevel: level } : {}),
     };
     if (!pool) {

@@ -11,6 +11,10 @@
  * worker idle. Here the worker reads ahead (up to AHEAD tasks not yet returned), and the
  * annotated text goes back as soon as it is made (moved, not copied).
  *
+ * The worker also checks the records no transcript can reach that are alone in their chunk
+ * (most of a VCF), with the annotator's record reader (chunk.ts: `QuietChecker`); the
+ * annotator copies those through unread.
+ *
  * Messages, worker → annotator: `header` (the header lines), `task`, `error` (a record the
  * reader refused, after a task holding that record alone: see tasks.ts), `end`. Annotator →
  * worker: `text` (output header), `out` (a task's output), `close` (all is sent: finish the
@@ -20,6 +24,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { TaskPool } from '../engine/pool.js';
 import { detachOneBuffer } from '../util/detach.js';
 import { isSerialisedTaskError, reviveTaskError, type SerialisedTaskError, serialiseTaskError } from '../engine/worker.js';
+import { QuietChecker } from './chunk.js';
 import { spanReacher } from './genemodel.js';
 import { type CutItem, type CutTask, type TaskSource, VcfTaskReader } from './tasks.js';
 import { openWriter, type TaskOutput, type TextWriter } from './writer.js';
@@ -39,6 +44,9 @@ const AHEAD = 8;
 export interface AsideRequest {
   port: MessagePort;
   vcf: string;
+  reference: string;
+  /** Check quiet records here (chunk.ts: `QuietChecker`); not with known-variant databases, which may give any record an ID. */
+  checkQuiet: boolean;
   /** The transcripts' spans (genemodel.ts: `shareSpans`), for cutting. */
   spans: SharedArrayBuffer;
   taskRecords?: number;
@@ -167,10 +175,12 @@ export async function runAside(req: AsideRequest): Promise<AsideResult | null> {
   });
   const reader = new VcfTaskReader(req.vcf, spanReacher(req.spans), { taskRecords: req.taskRecords, taper: true });
   let writer: TextWriter | null = null;
+  let quiet: QuietChecker | null = null;
   try {
     const post = (m: ToAnnotator, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
     post({ header: await reader.header() });
     writer = await openWriter(req.out, true, req.level);
+    quiet = req.checkQuiet ? await QuietChecker.open(req.reference, spanReacher(req.spans), req.vcf) : null;
     let sent = 0, back = 0;
     let reading = true;
     for (;;) {
@@ -190,7 +200,14 @@ export async function runAside(req: AsideRequest): Promise<AsideResult | null> {
         } else {
           // a copy of its own, moved (the reader reuses its buffer)
           const data = Uint8Array.prototype.slice.call(item.task.data);
-          post({ task: { ...item.task, data } }, [data.buffer]);
+          const t = item.task;
+          // checking takes this thread's time: not when the annotator is about to run out of tasks
+          // (the first one, or this thread fell behind), which then reads those records itself
+          let outsWaiting = 0;
+          for (const m of inbox) if ('out' in m) outsWaiting++;
+          const atAnnotator = sent - back - outsWaiting;
+          const checkedQuiet = atAnnotator >= 2 ? quiet?.mark(data, t.chunks, t.firstRecord, t.firstLine) : undefined;
+          post({ task: { ...t, data, ...(checkedQuiet ? { checkedQuiet } : {}) } }, [data.buffer]);
           sent++;
         }
       }
@@ -214,5 +231,6 @@ export async function runAside(req: AsideRequest): Promise<AsideResult | null> {
     port.close();
     await reader.close();
     await writer?.close().catch(() => undefined);
+    quiet?.close();
   }
 }

@@ -54,6 +54,11 @@ export interface AnnotateTask {
   firstRecord: number;
   firstLine: number;
   /**
+   * Per chunk, 1 when the chunk is one record that was checked already and no transcript
+   * can reach (`QuietChecker`): it is copied through without being read again.
+   */
+  checkedQuiet?: Uint8Array;
+  /**
    * The driver's gene model (v8-serialised transcripts in shared memory, so every task
    * carries it without a copy): a thread deserialises it once instead of parsing the GFF.
    */
@@ -192,6 +197,65 @@ interface RunState {
   known: KnownMatcher;
   /** Opened here (else the caller's, closed by the caller). */
   owned: boolean;
+}
+
+/**
+ * Checks the chunks of a task that are one record no transcript can reach ("quiet", most of
+ * a VCF) with the annotator's own record reader, in a thread other than the annotator's,
+ * and marks them in `checkedQuiet`: the annotator then copies them through unread. From a
+ * record that fails its check on, nothing is marked, so the annotator reads that record
+ * itself and reports its error after annotating what comes before, as in a one-pass run.
+ */
+export class QuietChecker {
+  private checking = true;
+
+  constructor(
+    private readonly records: RecordParser,
+    private readonly file: string,
+  ) {}
+
+  static async open(reference: string, reacher: (chrom: string) => (beg: number, end: number) => number, file: string): Promise<QuietChecker> {
+    return new QuietChecker(new RecordParser(await IndexedFasta.open(reference), reacher), file);
+  }
+
+  /** `checkedQuiet` of a task (records joined by '\n' as `AnnotateTask.data`), or undefined when none is. */
+  mark(data: Uint8Array, chunks: number[], firstRecord: number, firstLine: number): Uint8Array | undefined {
+    if (!this.checking) return undefined;
+    const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const n = b.length;
+    const marks = new Uint8Array(chunks.length);
+    let any = false;
+    let p = 0, recNo = firstRecord, lineNo = firstLine;
+    for (let ci = 0; ci < chunks.length; ci++) {
+      const m = chunks[ci];
+      for (let k = 0; k < m; k++) {
+        while (p < n && b[p] === 10) {
+          p++;
+          lineNo++;
+        }
+        let e = b.indexOf(10, p);
+        if (e < 0) e = n;
+        if (m === 1 && this.checking) {
+          try {
+            if (this.records.parse(b, p, e, recNo, lineNo, this.file, true) === null) {
+              marks[ci] = 1;
+              any = true;
+            }
+          } catch {
+            this.checking = false;
+          }
+        }
+        p = e + 1;
+        lineNo++;
+        recNo++;
+      }
+    }
+    return any ? marks : undefined;
+  }
+
+  close(): void {
+    this.records.close();
+  }
 }
 
 /**
@@ -344,8 +408,23 @@ export class ChunkAnnotator {
   private runChunks(task: AnnotateTask, buf: Buffer, chunks: number[], ci: number, at: { p: number; recNo: number; lineNo: number }, out: LineBuffer, res: AnnotateTaskResult, known: boolean): number {
     const n = buf.length;
     let p = at.p, recNo = at.recNo, lineNo = at.lineNo;
+    const checked = task.checkedQuiet;
     for (; ci < chunks.length; ci++) {
       const m = chunks[ci];
+      if (checked && checked[ci] === 1) {
+        while (p < n && buf[p] === 10) {
+          p++;
+          lineNo++;
+        }
+        let e = buf.indexOf(10, p);
+        if (e < 0) e = n;
+        out.passLine(buf, p, e);
+        p = e + 1;
+        lineNo++;
+        recNo++;
+        res.records++;
+        continue;
+      }
       // (a lone record no transcript reaches needs no chunk array)
       let chunk: Rec[] | null = null;
       for (let k = 0; k < m; k++) {

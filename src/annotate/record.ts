@@ -47,6 +47,11 @@ export class RecordParser {
     private readonly reacher: (chrom: string) => (beg: number, end: number) => number,
   ) {}
 
+  /** Closes the reference (for a parser that owns it). */
+  close(): void {
+    this.fa.close();
+  }
+
   /** The record window, moved to hold [b, e] (null when it cannot). */
   private recWindow(chrom: string, b: number, e: number): BaseWindow | null {
     if (this.recWin?.holds(chrom, b, e)) return this.recWin;

@@ -30,6 +30,8 @@ export interface CutTask {
   /** Record number (1-based) and file line number of the first record. */
   firstRecord: number;
   firstLine: number;
+  /** Chunks checked already (see chunk.ts: `QuietChecker`). */
+  checkedQuiet?: Uint8Array;
 }
 
 /**
@@ -42,7 +44,11 @@ export type CutItem = { task: CutTask } | { error: GenolakeError };
 export interface VcfTaskReaderOptions {
   /** Records per task (a task closes at the first chunk boundary past it). */
   taskRecords?: number;
-  /** The last tenth of a plain VCF goes in tasks an eighth the size (so that parallel work ends together). */
+  /**
+   * Parallel work: the first task is an eighth the size (the annotating thread waits for it,
+   * in code not yet optimised), and so are the tasks of the last tenth of a plain VCF (so
+   * that the threads finish together).
+   */
   taper?: boolean;
 }
 
@@ -256,6 +262,14 @@ export class VcfTaskReader implements TaskSource {
   private readonly plainSize: number;
   private readBytes = 0;
   private readonly taskRecords: number;
+  private readonly taper: boolean;
+  /** Tasks are full size now (after the first, before the last tenth). */
+  private fullSize = false;
+
+  private smallTasks(): void {
+    this.cut.taskRecords = Math.max(1, Math.ceil(this.taskRecords / 8));
+    this.cut.taskBytes = TASK_BYTES / 8;
+  }
 
   constructor(
     private readonly file: string,
@@ -264,6 +278,8 @@ export class VcfTaskReader implements TaskSource {
   ) {
     this.taskRecords = Math.max(1, Math.floor(opts.taskRecords ?? TASK_RECORDS));
     this.cut = new Cutter(reacher, this.taskRecords, file);
+    this.taper = !!opts.taper;
+    if (this.taper) this.smallTasks();
     this.plainSize = opts.taper && !/\.(gz|bgz)$/i.test(file) ? statSync(file).size : 0;
     this.pieces = byteBatches(file);
   }
@@ -311,6 +327,12 @@ export class VcfTaskReader implements TaskSource {
     const task: CutTask = { data: d.buf.subarray(0, d.len), chunks: d.chunks, records: d.records, firstRecord: d.firstRecord, firstLine: d.firstLine };
     this.drafts.set(task, d);
     this.queue.push({ task });
+    if (this.taper && !this.fullSize && (!this.plainSize || this.readBytes <= 0.9 * this.plainSize)) {
+      // the first task is out: full size from here on
+      this.cut.taskRecords = this.taskRecords;
+      this.cut.taskBytes = TASK_BYTES;
+      this.fullSize = true;
+    }
   }
 
   /** Whatever is gathered goes out as tasks. */
@@ -336,9 +358,9 @@ export class VcfTaskReader implements TaskSource {
     const piece = r.value;
     this.readBytes += piece.length;
     const cut = this.cut;
-    if (this.plainSize && this.readBytes > 0.9 * this.plainSize && cut.taskBytes === TASK_BYTES) {
-      cut.taskRecords = Math.max(1, Math.ceil(this.taskRecords / 8));
-      cut.taskBytes = TASK_BYTES / 8;
+    if (this.fullSize && this.plainSize && this.readBytes > 0.9 * this.plainSize) {
+      this.smallTasks();
+      this.fullSize = false;
     }
     let from = 0;
     if (this.rest) {

@@ -11,6 +11,8 @@ import { gunzipSync } from 'node:zlib';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { annotateVcf } from '../../src/annotate/annotate.js';
+import { QuietChecker } from '../../src/annotate/chunk.js';
+import { loadGeneModel } from '../../src/annotate/genemodel.js';
 import { register } from '../../src/cli/commands/annotate.js';
 import { createPool, type TaskPool } from '../../src/engine/pool.js';
 import { InputError } from '../../src/util/errors.js';
@@ -115,6 +117,35 @@ describe('annotate on a pool', () => {
     await expect(annotateVcf({ reference: fa, gff, vcf: f, out: join(dir, 'bad.vcf.gz'), level: 10 })).rejects.toBeInstanceOf(InputError);
   });
 
+  it('marks for the annotator the records alone in their chunk that no transcript reaches, until a record fails its check', async () => {
+    const model = await loadGeneModel(gff);
+    const data = lines.slice(2);
+    const reaches = (l: string) => {
+      const c = l.split('\t');
+      return model.reach(c[0], Number(c[1]) - 2, Number(c[1]) + c[3].length - 1) >= 0;
+    };
+    // one record per chunk (marks are per chunk), then a chunk of two quiet records (never marked: it is annotated as a chunk)
+    const body = data.slice(0, 200);
+    const twoQuiet = data.findIndex((l, i) => i > 200 && !reaches(l) && !reaches(data[i + 1]));
+    const task = (rows: string[], chunks: number[]) => ({ data: Buffer.from(rows.join('\n')), chunks });
+    const checker = await QuietChecker.open(fa, (c) => model.reacher(c), vcf);
+    try {
+      const t = task([...body, data[twoQuiet], data[twoQuiet + 1]], [...body.map(() => 1), 2]);
+      const marks = checker.mark(t.data, t.chunks, 1, 3)!;
+      expect([...marks.subarray(0, 200)]).toEqual(body.map((l) => (reaches(l) ? 0 : 1)));
+      expect(marks[200]).toBe(0);
+      // a quiet record with a bad genotype stops the marking, there and after it
+      const bad = body.findIndex((l, i) => i > 50 && !reaches(l));
+      const rows = body.map((l, i) => (i === bad ? l.replace(/\tGT\t[^\t]+/, '\tGT\t9|0') : l));
+      const after = checker.mark(Buffer.from(rows.join('\n')), body.map(() => 1), 1, 3)!;
+      expect([...after.subarray(0, bad)]).toEqual(body.slice(0, bad).map((l) => (reaches(l) ? 0 : 1)));
+      expect([...after.subarray(bad)].every((x) => x === 0)).toBe(true);
+      expect(checker.mark(t.data, t.chunks, 1, 3)).toBeUndefined();
+    } finally {
+      checker.close();
+    }
+  });
+
   it('reports the first bad record, as one thread does, from a worker or from the reader', async () => {
     /**
      * The error of a one-thread run, of a pool run and of a two-thread run (where the other
@@ -146,6 +177,19 @@ describe('annotate on a pool', () => {
     // the unsorted record alone
     const unsorted = [...data.slice(0, 320), data[10], ...data.slice(320)];
     expect((await errorsOf('unsorted', unsorted)).place).toMatchObject({ record: 321, field: 'POS' });
+    // records no transcript reaches (with two threads, checked by the reading thread): a bad REF, a bad genotype
+    const model = await loadGeneModel(gff);
+    const quiet = data.flatMap((l, i) => {
+      const c = l.split('\t');
+      return model.reach(c[0], Number(c[1]) - 2, Number(c[1]) + c[3].length - 1) < 0 ? [i] : [];
+    });
+    expect(quiet.length).toBeGreaterThan(50);
+    const k = quiet[Math.floor(quiet.length * 0.7)];
+    const c = data[k].split('\t');
+    const wrongRef = [...data.slice(0, k), [c[0], c[1], c[2], c[3][0] === 'A' ? 'C' + c[3].slice(1) : 'A' + c[3].slice(1), ...c.slice(4)].join('\t'), ...data.slice(k + 1)];
+    expect(await errorsOf('quietref', wrongRef)).toMatchObject({ code: 'ref_mismatch', place: { record: k + 1, field: 'REF' } });
+    const badQuietGt = [...data.slice(0, k), data[k].replace(/\tGT\t[^\t]+/, '\tGT\t9|0'), ...data.slice(k + 1)];
+    expect(await errorsOf('quietgt', badQuietGt)).toMatchObject({ code: 'bad_vcf', place: { record: k + 1, field: 'GT' } });
     // no #CHROM line: the line is named
     expect(await errorsOf('nohead', Buffer.from([lines[0], ...data.slice(0, 5)].join('\n') + '\n'))).toMatchObject({ code: 'bad_vcf', place: { line: 2 } });
     // a BGZF file cut short: the file is named
