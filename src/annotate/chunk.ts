@@ -222,19 +222,16 @@ export class QuietChecker {
   mark(data: Uint8Array, chunks: number[], firstRecord: number, firstLine: number): Uint8Array | undefined {
     if (!this.checking) return undefined;
     const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const n = b.length;
     const marks = new Uint8Array(chunks.length);
     let any = false;
     let p = 0, recNo = firstRecord, lineNo = firstLine;
     for (let ci = 0; ci < chunks.length; ci++) {
       const m = chunks[ci];
       for (let k = 0; k < m; k++) {
-        while (p < n && b[p] === 10) {
-          p++;
-          lineNo++;
-        }
-        let e = b.indexOf(10, p);
-        if (e < 0) e = n;
+        const q = recordStart(b, p);
+        lineNo += q - p;
+        p = q;
+        const e = lineEnd(b, p);
         if (m === 1 && this.checking) {
           try {
             if (this.records.parse(b, p, e, recNo, lineNo, this.file, true) === null) {
@@ -256,6 +253,18 @@ export class QuietChecker {
   close(): void {
     this.records.close();
   }
+}
+
+/** Where the next record line of a task starts, at or after `p` (blank lines, one '\n' each, skipped). */
+function recordStart(b: Buffer, p: number): number {
+  while (p < b.length && b[p] === 10) p++;
+  return p;
+}
+
+/** The end of the line that starts at `p` (its '\n', or the end of the task). */
+function lineEnd(b: Buffer, p: number): number {
+  const e = b.indexOf(10, p);
+  return e < 0 ? b.length : e;
 }
 
 /**
@@ -406,18 +415,15 @@ export class ChunkAnnotator {
    * `known`) the index of a chunk left in `pendingKnown` for the matcher, not yet formatted.
    */
   private runChunks(task: AnnotateTask, buf: Buffer, chunks: number[], ci: number, at: { p: number; recNo: number; lineNo: number }, out: LineBuffer, res: AnnotateTaskResult, known: boolean): number {
-    const n = buf.length;
     let p = at.p, recNo = at.recNo, lineNo = at.lineNo;
     const checked = task.checkedQuiet;
     for (; ci < chunks.length; ci++) {
       const m = chunks[ci];
       if (checked && checked[ci] === 1) {
-        while (p < n && buf[p] === 10) {
-          p++;
-          lineNo++;
-        }
-        let e = buf.indexOf(10, p);
-        if (e < 0) e = n;
+        const q = recordStart(buf, p);
+        lineNo += q - p;
+        p = q;
+        const e = lineEnd(buf, p);
         out.passLine(buf, p, e);
         p = e + 1;
         lineNo++;
@@ -429,12 +435,10 @@ export class ChunkAnnotator {
       let chunk: Rec[] | null = null;
       for (let k = 0; k < m; k++) {
         // blank lines are skipped, but counted
-        while (p < n && buf[p] === 10) {
-          p++;
-          lineNo++;
-        }
-        let e = buf.indexOf(10, p);
-        if (e < 0) e = n;
+        const q = recordStart(buf, p);
+        lineNo += q - p;
+        p = q;
+        const e = lineEnd(buf, p);
         // a chunk of one record no transcript can reach (most of a VCF) is checked and copied, with no record built
         const r = this.records.parse(buf, p, e, recNo, lineNo, task.file, m === 1 && !known);
         if (r) (chunk ??= new Array<Rec>(m))[k] = r;
