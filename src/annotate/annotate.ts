@@ -102,10 +102,10 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
   // annotates pays for compiling the annotator and for its heap (more than a second of CPU),
   // which two threads sharing the records do not win back on two cores; the other work needs
   // neither.
-  const compressAside = selfToo && threads === 2 && bgzfOut;
+  const useAside = selfToo && threads === 2 && bgzfOut;
   // a pool of our own starts its threads while the gene model is read
-  const pool: TaskPool | null = usePool && !compressAside ? (opts.pool ?? createPool({ threads: threads - 1 })) : null;
-  const zpool: TaskPool | null = compressAside ? createPool({ threads: 1 }) : null;
+  const pool: TaskPool | null = usePool && !useAside ? (opts.pool ?? createPool({ threads: threads - 1 })) : null;
+  const asidePool: TaskPool | null = useAside ? createPool({ threads: 1 }) : null;
   const ownPool = pool !== null && pool !== opts.pool;
   let model: GeneModel;
   let fa: IndexedFasta;
@@ -114,7 +114,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
     fa = await IndexedFasta.open(opts.reference);
   } catch (e) {
     if (ownPool) await pool.close();
-    await zpool?.close();
+    await asidePool?.close();
     throw e;
   }
   // --- known-variant databases (src/annotate/known.ts): opened here first, so a bad database fails before any work ---
@@ -127,7 +127,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
   } catch (e) {
     fa.close();
     if (ownPool) await pool!.close();
-    await zpool?.close();
+    await asidePool?.close();
     throw e;
   }
   // workers take the gene model from shared memory (parsing the GFF again in each would cost more than the reading)
@@ -138,14 +138,14 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
   /** With two threads of our own: the other one (the task source and the writer). */
   let aside: AsideWorker | null = null;
   try {
-    if (zpool) writer = aside = AsideWorker.open(zpool, { vcf: opts.vcf, reference: opts.reference, checkQuiet: !known, spans: shareSpans(model), taskRecords: opts.taskRecords, out: tmp, level });
+    if (asidePool) writer = aside = AsideWorker.open(asidePool, { vcf: opts.vcf, reference: opts.reference, checkQuiet: !known, spans: shareSpans(model), taskRecords: opts.taskRecords, out: tmp, level });
     else writer = await openWriter(tmp, bgzfOut, level);
   } catch (e) {
     inThread?.close();
     known?.close();
     fa.close();
     if (ownPool) await pool!.close();
-    await zpool?.close();
+    await asidePool?.close();
     throw e;
   }
   const stats: AnnotateStats = { records: 0, annotated: 0 };
@@ -171,7 +171,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
       // for a worker an exact copy (a view would carry its whole backing store, and the reader reuses it)
       spec, run, file: opts.vcf, data: here ? d.data : Uint8Array.prototype.slice.call(d.data), chunks: d.chunks, firstRecord: d.firstRecord, firstLine: d.firstLine, model: sharedGenes, modelKey,
       ...(d.checkedQuiet ? { checkedQuiet: d.checkedQuiet } : {}),
-      ...(compressAside ? { cuts: true } : bgzfOut ? { bgzfLevel: level } : {}),
+      ...(useAside ? { cuts: true } : bgzfOut ? { bgzfLevel: level } : {}),
     };
     if (!pool) {
       await collect(await inThread!.runTask(task));
@@ -252,7 +252,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
     inThread?.close();
     known?.close();
     if (ownPool) await pool.close();
-    await zpool?.close();
+    await asidePool?.close();
     fa.close();
   }
   if (known) stats.known = pool ? mergeKnownStats([...knownByThread.values()], source!.chromOrder, known.stats()) : known.stats();

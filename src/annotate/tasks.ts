@@ -6,8 +6,8 @@
  * checks and chunk cuts); records are parsed and checked by the tasks.
  *
  * Runs in the annotating thread, or beside the output's compression in another thread
- * (aside.ts) so that the annotating thread does nothing but annotate: all it needs of the gene model is
- * the transcripts' spans (`SpanReacher`).
+ * (aside.ts), so that the annotating thread does nothing but annotate: all the reader needs
+ * of the gene model is the transcripts' spans (`SpanReacher`).
  */
 import { statSync } from 'node:fs';
 import { GenolakeError, InputError } from '../util/errors.js';
@@ -17,7 +17,7 @@ import { byteBatches } from './vcf.js';
 /** Records of one chunk at most (a safety valve for huge genes with dense calls). */
 const CHUNK_MAX = 20000;
 /** A task closes at the first chunk boundary past this many records or bytes. */
-export const TASK_RECORDS = 32768;
+const TASK_RECORDS = 32768;
 const TASK_BYTES = 1 << 21;
 
 /** Consecutive chunks of records, as the annotator's tasks take them. */
