@@ -6,7 +6,8 @@
  */
 import { statSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
-import { type AnnotateTask, type AnnotateTaskResult, ChunkAnnotator, sharedModel } from '../src/annotate/chunk.js';
+import { type AnnotateTask, type AnnotateTaskResult, ChunkAnnotator } from '../src/annotate/chunk.js';
+import { sharedModel } from '../src/annotate/genemodel.js';
 
 const cache = new Map<string, Promise<ChunkAnnotator>>();
 

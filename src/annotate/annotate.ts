@@ -23,10 +23,11 @@ import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createPool, type TaskPool } from '../engine/pool.js';
 import { GenolakeError, InputError } from '../util/errors.js';
-import { type AnnotateTask, type AnnotateTaskResult, ChunkAnnotator, type AnnotatorSpec, shareModel } from './chunk.js';
+import { type AnnotateTask, type AnnotateTaskResult, ChunkAnnotator, type AnnotatorSpec } from './chunk.js';
 import { IndexedFasta } from './fasta.js';
 import { AsideWorker } from './aside.js';
-import { type GeneModel, loadGeneModel, shareSpans } from './genemodel.js';
+import { type GeneModel, shareModel, shareSpans } from './genemodel.js';
+import { loadGeneModelCached } from './model-cache.js';
 // known.ts (and the tabix reader) is loaded only when databases are given
 import type { KnownMatcher, KnownDbSpec, KnownDbStats } from './known.js';
 import { type CutItem, type CutTask, type TaskSource, VcfTaskReader } from './tasks.js';
@@ -45,6 +46,8 @@ export interface AnnotateOptions {
   vep?: boolean;
   /** Preloaded gene model (else read from gff/gtf). Workers read gff/gtf themselves. */
   model?: GeneModel;
+  /** Keep the gene model read from gff/gtf on disk for later runs, and use a copy kept before (model-cache.ts); default true. */
+  modelCache?: boolean;
   /** Known-variant databases (IDs and INFO/NAME_FIELD copied on allele match; see known.ts). */
   known?: KnownDbSpec[];
   /** Worker threads (default 1: everything in this thread). Ignored when `pool` is given. */
@@ -110,7 +113,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
   let model: GeneModel;
   let fa: IndexedFasta;
   try {
-    model = opts.model ?? (await loadGeneModel((opts.gff ?? opts.gtf)!, opts.gtf ? 'gtf' : 'gff3'));
+    model = opts.model ?? (await loadGeneModelCached((opts.gff ?? opts.gtf)!, opts.gtf ? 'gtf' : 'gff3', { cache: opts.modelCache }));
     fa = await IndexedFasta.open(opts.reference);
   } catch (e) {
     if (ownPool) await pool.close();

@@ -423,6 +423,68 @@ export class SpanIndex {
   }
 }
 
+/**
+ * The transcripts of a gene model in shared memory, for `AnnotateTask.model`: their texts as
+ * JSON, their coordinates as float64 numbers (a flat layout is written and read far faster
+ * than a structured clone of many small objects). Layout: u32 JSON byte length, the JSON,
+ * padding to 8, then per transcript coding, beg, end, the counts of exons, CDS, 5' and 3'
+ * UTRs, `edgeJunctions`, and those intervals (CDS with their phase).
+ */
+export function shareModel(model: GeneModel): SharedArrayBuffer {
+  const txs = model.transcripts;
+  const json = Buffer.from(JSON.stringify(txs.map((t) => [t.id, t.chrom, t.strand, t.geneId, t.geneName, t.biotype])), 'utf8');
+  let n = 0;
+  for (const t of txs) n += 8 + 2 * t.exons.length + 3 * t.cds.length + 2 * t.utr5.length + 2 * t.utr3.length;
+  const numOff = (4 + json.length + 7) & ~7;
+  const sab = new SharedArrayBuffer(numOff + 8 * n);
+  new DataView(sab).setUint32(0, json.length, true);
+  new Uint8Array(sab, 4, json.length).set(json);
+  const v = new Float64Array(sab, numOff, n);
+  let o = 0;
+  for (const t of txs) {
+    v[o++] = t.coding ? 1 : 0;
+    v[o++] = t.beg;
+    v[o++] = t.end;
+    v[o++] = t.exons.length;
+    v[o++] = t.cds.length;
+    v[o++] = t.utr5.length;
+    v[o++] = t.utr3.length;
+    v[o++] = t.edgeJunctions ?? 0;
+    for (const x of t.exons) (v[o++] = x.beg), (v[o++] = x.end);
+    for (const x of t.cds) (v[o++] = x.beg), (v[o++] = x.end), (v[o++] = x.phase);
+    for (const x of t.utr5) (v[o++] = x.beg), (v[o++] = x.end);
+    for (const x of t.utr3) (v[o++] = x.beg), (v[o++] = x.end);
+  }
+  return sab;
+}
+
+/** The gene model of `shareModel` (its bytes, in shared memory or not). */
+export function sharedModel(sab: ArrayBufferLike): GeneModel {
+  const len = new DataView(sab).getUint32(0, true);
+  const texts = JSON.parse(Buffer.from(sab, 4, len).toString('utf8')) as Array<[string, string, Strand, string, string, string]>;
+  const numOff = (4 + len + 7) & ~7;
+  const v = new Float64Array(sab, numOff, (sab.byteLength - numOff) / 8);
+  let o = 0;
+  const ivs = (k: number): Interval[] => {
+    const out: Interval[] = new Array(k);
+    for (let i = 0; i < k; i++, o += 2) out[i] = { beg: v[o], end: v[o + 1] };
+    return out;
+  };
+  const txs: Transcript[] = texts.map(([id, chrom, strand, geneId, geneName, biotype]) => {
+    const coding = v[o] === 1, beg = v[o + 1], end = v[o + 2];
+    const ne = v[o + 3], nc = v[o + 4], n5 = v[o + 5], n3 = v[o + 6], edgeJunctions = v[o + 7];
+    o += 8;
+    const exons = ivs(ne);
+    const cds: CdsSegment[] = new Array(nc);
+    for (let i = 0; i < nc; i++, o += 3) cds[i] = { beg: v[o], end: v[o + 1], phase: v[o + 2] };
+    const utr5 = ivs(n5);
+    const utr3 = ivs(n3);
+    const junctions = cdsJunctions(cds);
+    return { id, chrom, strand, geneId, geneName, biotype, coding, beg, end, exons, cds, utr5, utr3, cdsJunctions: junctions, edgeJunctions };
+  });
+  return indexModel(txs);
+}
+
 /** Per chromosome, what `GeneModel.reacher` needs: the transcripts' spans. */
 export type SpanReacher = (chrom: string) => (beg: number, end: number) => number;
 

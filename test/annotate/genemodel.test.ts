@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { shareModel, sharedModel } from '../../src/annotate/chunk.js';
 import { TxContext } from '../../src/annotate/consequence.js';
-import { displayBiotype, loadGeneModel } from '../../src/annotate/genemodel.js';
+import { displayBiotype, loadGeneModel, shareModel, sharedModel } from '../../src/annotate/genemodel.js';
 import { InputError } from '../../src/util/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gl-gm-'));

@@ -100,7 +100,7 @@ async function compare(
   const { text, dropped } = oracle(name, fa, gff, rows0, extra);
   const vcf = join(dir, `${name}.vcf`);
   const out = join(dir, `${name}.out.vcf`);
-  await annotateVcf({ reference: fa, gff, vcf, out, local: !extra.includes('--haplotype'), vep: false });
+  await annotateVcf({ reference: fa, gff, vcf, out, local: !extra.includes('--haplotype'), vep: false, modelCache: false });
   const ours = vcfRows(readText(out));
   const theirs = vcfRows(text);
   expect(ours.length).toBe(theirs.length);
@@ -209,7 +209,7 @@ describe('coding segments that overlap (ribosomal slippage) agree with bcftools 
   it('CSQ has one entry per copy of a shared base, each with its own c. position', async () => {
     const c = join(CONFORMANCE_DIR, 'EMN908947');
     const out = join(dir, 'slippage-vep.vcf');
-    await annotateVcf({ reference: join(c, 'EMN908947.fa'), gff: join(c, 'ribosomal-slippage.gff'), vcf: join(c, 'ribosomal-slippage.vcf'), out });
+    await annotateVcf({ reference: join(c, 'EMN908947.fa'), gff: join(c, 'ribosomal-slippage.gff'), vcf: join(c, 'ribosomal-slippage.vcf'), out, modelCache: false });
     const csq = (/(?:^|;)CSQ=([^;\t]*)/.exec(vcfRows(readText(out))[0][7])?.[1] ?? '').split(',');
     expect(csq).toEqual([
       'G|missense_variant&splice_region_variant|MODERATE|ORF1ab|ORF1ab|ORF1ab|protein_coding|ORF1ab:c.6C>G|ORF1ab:p.Asn2Lys',

@@ -38,7 +38,7 @@ describe('VEP-style CSQ', () => {
   it('writes the header and per-transcript entries with HGVS on both strands', async () => {
     const c = join(CONFORMANCE_DIR, 'ENST00000420190');
     const out = join(dir, 'a.vcf');
-    await annotateVcf({ reference: join(c, 'ENST00000420190.fa'), gff: join(c, 'ENST00000420190.gff'), vcf: join(c, 'abort-in-csq-push.vcf'), out });
+    await annotateVcf({ reference: join(c, 'ENST00000420190.fa'), gff: join(c, 'ENST00000420190.gff'), vcf: join(c, 'abort-in-csq-push.vcf'), out, modelCache: false });
     const text = readText(out);
     expect(text).toMatch(/##INFO=<ID=CSQ,.*Format: Allele\|Consequence\|IMPACT\|SYMBOL\|Gene\|Feature\|BIOTYPE\|HGVSc\|HGVSp">/);
     const e = csqOf(out, '5500')[0];
@@ -49,7 +49,7 @@ describe('VEP-style CSQ', () => {
     // reverse strand: MNP turning two codons into Asp-Ter
     const d = join(CONFORMANCE_DIR, 'ENST00000360372');
     const out2 = join(dir, 'b.vcf');
-    await annotateVcf({ reference: join(d, 'ENST00000360372.fa'), gff: join(d, 'ENST00000360372.gff'), vcf: join(d, 'mnp.vcf'), out: out2 });
+    await annotateVcf({ reference: join(d, 'ENST00000360372.fa'), gff: join(d, 'ENST00000360372.gff'), vcf: join(d, 'mnp.vcf'), out: out2, modelCache: false });
     const m = csqOf(out2, '4391')[0];
     expect(m.slice(0, 3)).toEqual(['AA', 'stop_gained', 'HIGH']);
     expect(m[7]).toBe('ENST00000360372:c.396_397delinsTT');
@@ -58,13 +58,13 @@ describe('VEP-style CSQ', () => {
     // deletion and insertion: anchor bases trimmed
     const f = join(CONFORMANCE_DIR, 'ENST00000400151');
     const out3 = join(dir, 'c.vcf');
-    await annotateVcf({ reference: join(f, 'ENST00000400151.fa'), gff: join(f, 'ENST00000400151.gff'), vcf: join(f, 'long-del.vcf'), out: out3 });
+    await annotateVcf({ reference: join(f, 'ENST00000400151.fa'), gff: join(f, 'ENST00000400151.gff'), vcf: join(f, 'long-del.vcf'), out: out3, modelCache: false });
     const fs = csqOf(out3, '28388')[0];
     expect(fs.slice(0, 3)).toEqual(['-', 'frameshift_variant', 'HIGH']);
     expect(fs[7]).toBe('ENST00000400151:c.472_490del');
     const g = join(CONFORMANCE_DIR, 'ENST00000301246');
     const out4 = join(dir, 'd.vcf');
-    await annotateVcf({ reference: join(g, 'ENST00000301246.fa'), gff: join(g, 'ENST00000301246.gff'), vcf: join(g, '15bp-insert.vcf'), out: out4 });
+    await annotateVcf({ reference: join(g, 'ENST00000301246.fa'), gff: join(g, 'ENST00000301246.gff'), vcf: join(g, '15bp-insert.vcf'), out: out4, modelCache: false });
     const ins = csqOf(out4, '770').find((x) => x[5] === 'ENST00000301246')!;
     expect(ins[7]).toBe('ENST00000301246:c.267_268insAAGAAGGAGAAGGGC');
     expect(ins[8]).toBe('ENST00000301246:p.Lys89_Lys90insLysLysGluLysGly');

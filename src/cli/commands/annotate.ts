@@ -24,6 +24,7 @@ interface AnnotateFlags {
   threads: number;
   level?: number;
   writeIndex?: boolean;
+  modelCache: boolean;
 }
 
 export function register(program: Command): void {
@@ -39,6 +40,7 @@ export function register(program: Command): void {
     .option('--no-vep', 'do not write the VEP-style INFO/CSQ field')
     .option('--level <n>', 'BGZF compression level of a .gz output (zlib 0-9; default 5)', (v: string) => Number(v))
     .option('-W, --write-index', 'also write <out>.tbi (tabix index; .gz output only)')
+    .option('--no-model-cache', 'read the gene model file every time (default: keep what is read next to it as <file>.genolake-model, used while the file is unchanged)')
     .option(
       '--known <NAME=db.vcf.gz[:FIELD,…]>',
       'known-variant database (tabix-indexed VCF, path or http(s) URL): ID and INFO/NAME_FIELD copied on allele match after normalisation; repeatable',
@@ -60,6 +62,7 @@ export function register(program: Command): void {
       out: flags.out,
       local: !!flags.local,
       vep: flags.vep,
+      modelCache: flags.modelCache,
       known: flags.known,
       threads,
       ...(flags.level !== undefined ? { level: flags.level } : {}),
