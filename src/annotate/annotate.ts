@@ -174,7 +174,7 @@ export async function annotateVcf(opts: AnnotateOptions): Promise<AnnotateStats>
       // for a worker an exact copy (a view would carry its whole backing store, and the reader reuses it)
       spec, run, file: opts.vcf, data: here ? d.data : Uint8Array.prototype.slice.call(d.data), chunks: d.chunks, firstRecord: d.firstRecord, firstLine: d.firstLine, model: sharedGenes, modelKey,
       ...(d.checkedQuiet ? { checkedQuiet: d.checkedQuiet } : {}),
-      ...(useAside ? { cuts: true } : bgzfOut ? { bgzfLevel: level } : {}),
+      ...(aside && !aside.readAll ? { cuts: true } : bgzfOut ? { bgzfLevel: level } : {}),
     };
     if (!pool) {
       await collect(await inThread!.runTask(task));

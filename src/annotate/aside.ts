@@ -74,6 +74,12 @@ export class AsideWorker implements TaskSource, TextWriter {
   private wake: (() => void) | null = null;
   private failed: { err: unknown } | null = null;
   private ended: AsideResult | null = null;
+  /**
+   * The worker has read the whole VCF (its `end` is here, maybe behind tasks not taken yet):
+   * what it has left is compressing, so the annotator compresses the tasks still to come
+   * itself rather than leave them queued behind the others at the worker.
+   */
+  readAll = false;
   records = 0;
   chromOrder: string[] = [];
 
@@ -83,6 +89,7 @@ export class AsideWorker implements TaskSource, TextWriter {
   ) {
     port.on('message', (m: ToAnnotator) => {
       this.inbox.push(m);
+      if ('end' in m) this.readAll = true;
       this.wake?.();
     });
     // the worker's own failure (reading, writing) ends the wait for its next message
