@@ -73,7 +73,7 @@ async function readCopy(path: string, key: CacheKey): Promise<GeneModel | null> 
 
 async function writeCopy(path: string, key: CacheKey, model: GeneModel): Promise<void> {
   const body = new Uint8Array(shareModel(model));
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   try {
     await writeFile(tmp, Buffer.concat([Buffer.from(JSON.stringify({ ...key, bytes: body.length }) + '\n', 'utf8'), body]));
     await rename(tmp, path);
