@@ -22,15 +22,11 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { TaskPool } from '../engine/pool.js';
-import { detachOneBuffer } from '../util/detach.js';
 import { isSerialisedTaskError, reviveTaskError, type SerialisedTaskError, serialiseTaskError } from '../engine/worker.js';
 import { QuietChecker } from './chunk.js';
 import { spanReacher } from './genemodel.js';
 import { type CutItem, type CutTask, type TaskSource, VcfTaskReader } from './tasks.js';
 import { openWriter, type TaskOutput, type TextWriter } from './writer.js';
-
-// the buffers moved between the two threads must not deoptimise their hot code (the worker's entry does the same)
-detachOneBuffer();
 
 /** The pool's worker entry (workers/annotate-aside.ts). */
 export const ASIDE_WORKER = 'annotate-aside';

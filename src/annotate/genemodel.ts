@@ -424,22 +424,39 @@ export class SpanIndex {
 }
 
 /**
+ * Texts and numbers in one shared buffer, written and read far faster than a structured
+ * clone of many small objects: u32 byte length of the texts as JSON, the JSON, padding to 8,
+ * then `count` float64 numbers (returned for the caller to fill).
+ */
+function packTextsAndNumbers(texts: unknown, count: number): { sab: SharedArrayBuffer; numbers: Float64Array } {
+  const json = Buffer.from(JSON.stringify(texts), 'utf8');
+  const numOff = (4 + json.length + 7) & ~7;
+  const sab = new SharedArrayBuffer(numOff + 8 * count);
+  new DataView(sab).setUint32(0, json.length, true);
+  new Uint8Array(sab, 4, json.length).set(json);
+  return { sab, numbers: new Float64Array(sab, numOff, count) };
+}
+
+/** What `packTextsAndNumbers` packed (from its bytes, in shared memory or not). */
+function unpackTextsAndNumbers(buf: ArrayBufferLike): { texts: unknown; numbers: Float64Array } {
+  const len = new DataView(buf).getUint32(0, true);
+  const texts: unknown = JSON.parse(Buffer.from(buf, 4, len).toString('utf8'));
+  const numOff = (4 + len + 7) & ~7;
+  return { texts, numbers: new Float64Array(buf, numOff, (buf.byteLength - numOff) / 8) };
+}
+
+/**
  * The transcripts of a gene model in shared memory, for `AnnotateTask.model`: their texts as
  * JSON, their coordinates as float64 numbers (a flat layout is written and read far faster
- * than a structured clone of many small objects). Layout: u32 JSON byte length, the JSON,
- * padding to 8, then per transcript coding, beg, end, the counts of exons, CDS, 5' and 3'
- * UTRs, `edgeJunctions`, and those intervals (CDS with their phase).
+ * than a structured clone of many small objects; `packTextsAndNumbers`). The numbers, per
+ * transcript: coding, beg, end, the counts of exons, CDS, 5' and 3' UTRs, `edgeJunctions`,
+ * and those intervals (CDS with their phase).
  */
 export function shareModel(model: GeneModel): SharedArrayBuffer {
   const txs = model.transcripts;
-  const json = Buffer.from(JSON.stringify(txs.map((t) => [t.id, t.chrom, t.strand, t.geneId, t.geneName, t.biotype])), 'utf8');
   let n = 0;
   for (const t of txs) n += 8 + 2 * t.exons.length + 3 * t.cds.length + 2 * t.utr5.length + 2 * t.utr3.length;
-  const numOff = (4 + json.length + 7) & ~7;
-  const sab = new SharedArrayBuffer(numOff + 8 * n);
-  new DataView(sab).setUint32(0, json.length, true);
-  new Uint8Array(sab, 4, json.length).set(json);
-  const v = new Float64Array(sab, numOff, n);
+  const { sab, numbers: v } = packTextsAndNumbers(txs.map((t) => [t.id, t.chrom, t.strand, t.geneId, t.geneName, t.biotype]), n);
   let o = 0;
   for (const t of txs) {
     v[o++] = t.coding ? 1 : 0;
@@ -460,10 +477,8 @@ export function shareModel(model: GeneModel): SharedArrayBuffer {
 
 /** The gene model of `shareModel` (its bytes, in shared memory or not). */
 export function sharedModel(sab: ArrayBufferLike): GeneModel {
-  const len = new DataView(sab).getUint32(0, true);
-  const texts = JSON.parse(Buffer.from(sab, 4, len).toString('utf8')) as Array<[string, string, Strand, string, string, string]>;
-  const numOff = (4 + len + 7) & ~7;
-  const v = new Float64Array(sab, numOff, (sab.byteLength - numOff) / 8);
+  const { texts: json, numbers: v } = unpackTextsAndNumbers(sab);
+  const texts = json as Array<[string, string, Strand, string, string, string]>;
   let o = 0;
   const ivs = (k: number): Interval[] => {
     const out: Interval[] = new Array(k);
@@ -490,8 +505,8 @@ export type SpanReacher = (chrom: string) => (beg: number, end: number) => numbe
 
 /**
  * The transcript spans of a model in shared memory (for a thread that cuts a VCF into
- * chunks and needs nothing else of the model): u32 JSON length, JSON of
- * [chromosome, transcript count] pairs, padding to 8, then float64 beg, end pairs.
+ * chunks and needs nothing else of the model): [chromosome, transcript count] pairs as
+ * JSON, then beg, end pairs (`packTextsAndNumbers`).
  */
 export function shareSpans(model: GeneModel): SharedArrayBuffer {
   const counts: Array<[string, number]> = [];
@@ -500,12 +515,7 @@ export function shareSpans(model: GeneModel): SharedArrayBuffer {
     if (last && last[0] === t.chrom) last[1]++;
     else counts.push([t.chrom, 1]);
   }
-  const json = Buffer.from(JSON.stringify(counts), 'utf8');
-  const numOff = (4 + json.length + 7) & ~7;
-  const sab = new SharedArrayBuffer(numOff + 16 * model.transcripts.length);
-  new DataView(sab).setUint32(0, json.length, true);
-  new Uint8Array(sab, 4, json.length).set(json);
-  const v = new Float64Array(sab, numOff, 2 * model.transcripts.length);
+  const { sab, numbers: v } = packTextsAndNumbers(counts, 2 * model.transcripts.length);
   let o = 0;
   for (const t of model.transcripts) (v[o++] = t.beg), (v[o++] = t.end);
   return sab;
@@ -513,10 +523,8 @@ export function shareSpans(model: GeneModel): SharedArrayBuffer {
 
 /** The reacher of `shareSpans`' spans. */
 export function spanReacher(sab: SharedArrayBuffer): SpanReacher {
-  const len = new DataView(sab).getUint32(0, true);
-  const counts = JSON.parse(Buffer.from(sab, 4, len).toString('utf8')) as Array<[string, number]>;
-  const numOff = (4 + len + 7) & ~7;
-  const v = new Float64Array(sab, numOff, (sab.byteLength - numOff) / 8);
+  const { texts, numbers: v } = unpackTextsAndNumbers(sab);
+  const counts = texts as Array<[string, number]>;
   const by = new Map<string, SpanIndex>();
   let o = 0;
   for (const [chrom, n] of counts) {

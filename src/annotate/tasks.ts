@@ -254,7 +254,8 @@ export class VcfTaskReader implements TaskSource {
   private readonly pieces: AsyncGenerator<Buffer>;
   private readonly headerLines: string[] = [];
   private headerDone = false;
-  private readonly queue: CutItem[] = [];
+  /** Items ready, with the draft of each task (its buffer is reused once the caller is done). */
+  private readonly queue: Array<{ item: CutItem; draft: TaskDraft | null }> = [];
   private ended = false;
   private rest: Buffer | null = null;
   /** The draft whose bytes the caller holds (reused at the next call). */
@@ -309,9 +310,10 @@ export class VcfTaskReader implements TaskSource {
       this.handedOut = null;
     }
     while (!this.queue.length && !this.ended) await this.pump();
-    const item = this.queue.shift() ?? null;
-    if (item && 'task' in item) this.handedOut = this.drafts.get(item.task) ?? null;
-    return item;
+    const next = this.queue.shift();
+    if (!next) return null;
+    this.handedOut = next.draft;
+    return next.item;
   }
 
   /** Stops reading (closes the file). */
@@ -320,13 +322,10 @@ export class VcfTaskReader implements TaskSource {
     await this.pieces.return(undefined);
   }
 
-  private readonly drafts = new WeakMap<CutTask, TaskDraft>();
-
   private push(d: TaskDraft): void {
     settle(d);
     const task: CutTask = { data: d.buf.subarray(0, d.len), chunks: d.chunks, records: d.records, firstRecord: d.firstRecord, firstLine: d.firstLine };
-    this.drafts.set(task, d);
-    this.queue.push({ task });
+    this.queue.push({ item: { task }, draft: d });
     if (this.taper && !this.fullSize && (!this.plainSize || this.readBytes <= 0.9 * this.plainSize)) {
       // the first task is out: full size from here on
       this.cut.taskRecords = this.taskRecords;
@@ -407,7 +406,7 @@ export class VcfTaskReader implements TaskSource {
         one.records = 1;
         one.chunks.push(1);
         this.push(one);
-        this.queue.push({ error: cut.failErr });
+        this.queue.push({ item: { error: cut.failErr }, draft: null });
         this.failed = true;
         this.ended = true;
         void this.pieces.return(undefined);

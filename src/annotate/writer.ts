@@ -10,16 +10,10 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { BGZF_EOF, BGZF_MAX_BLOCK_DATA, bgzfBlockSync } from '../formats/bgzf.js';
-import { SEGMENT_CAP, segmentPieces } from './chunk.js';
+import { type AnnotateTaskResult, SEGMENT_CAP, segmentPieces } from './chunk.js';
 
-/** A task's output, as the writer takes it (see `AnnotateTaskResult`). */
-export interface TaskOutput {
-  bytes: Uint8Array;
-  head?: number;
-  blocks?: number;
-  cut?: boolean;
-  cuts?: number[];
-}
+/** A task's output, as the writer takes it. */
+export type TaskOutput = Pick<AnnotateTaskResult, 'bytes' | 'head' | 'blocks' | 'cut' | 'cuts'>;
 
 export interface TextWriter {
   /** Text (latin1) or bytes. */

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { detachOneBuffer } from '../util/detach.js';
 import { GenolakeError } from '../util/errors.js';
 import { packageRoot, workerPath } from '../util/paths.js';
 import type { EntryTask } from './worker-entry.js';
@@ -60,6 +61,8 @@ export function engineEntryPath(): string {
 }
 
 export function createPool(opts: PoolOptions = {}): TaskPool {
+  // a thread with a pool moves buffers to it: its typed-array code must not be deoptimised by the first (src/util/detach.ts)
+  detachOneBuffer();
   const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
   const maxAttempts = Math.max(1, Math.floor(opts.maxAttempts ?? 3));
   const resolveWorker = opts.resolveWorker ?? workerPath;

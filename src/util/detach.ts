@@ -4,9 +4,13 @@
  * detached here: moved to another thread, or a WebAssembly memory that grows (parquet-wasm,
  * our kernels). Seen with --trace-deopt: ~20 hot functions of a worker deoptimised at once
  * and compiled again, mid-run (to-parquet's record reader: 150 ms of compiling each time).
- * Detaching one buffer when a thread starts has that code compiled once, with the check.
+ * Detaching one buffer when a thread starts (the CLI, every pool worker) or creates a pool
+ * has that code compiled once, with the check. Only the first call detaches anything.
  */
+let detached = false;
 export function detachOneBuffer(): void {
+  if (detached) return;
+  detached = true;
   const first = new ArrayBuffer(8);
   structuredClone(first, { transfer: [first] });
 }
